@@ -488,7 +488,7 @@ struct reason_code_wire {
     static constexpr std::byte* write(value_type c, std::byte* out) noexcept { return wire::put(out, c.value()); }
     static constexpr std::byte* write(value_type c, protocol_version, std::byte* out) noexcept { return write(c, out); }
     static constexpr fault check(value_type c, protocol_version v = protocol_version::v5) noexcept {
-        if (v != protocol_version::v5 && !allowed_before_v5(c.value()))
+        if (v != protocol_version::v5 && !allowed_before_v5(c.value(), v))
             return {codec_errc::reason_code_not_allowed, c.value()};
         return {};
     }
@@ -496,15 +496,16 @@ struct reason_code_wire {
         std::uint8_t raw = 0;
         if (auto f = wire::u8::read(r, raw)) return f;
         auto code = value_type::from_value(raw);
-        if (!code || (v != protocol_version::v5 && !allowed_before_v5(raw)))
+        if (!code || (v != protocol_version::v5 && !allowed_before_v5(raw, v)))
             return {codec_errc::reason_code_not_allowed, raw};
         c = *code;
         return {};
     }
 
 private:
-    static constexpr bool allowed_before_v5(std::uint8_t raw) noexcept {
-        return raw <= 2 || (raw == 0x80 && P == packet_type::suback);
+    // SUBACK failure 0x80 arrived with 3.1.1 (§3.9.3); 3.1 grants QoS 0-2 only.
+    static constexpr bool allowed_before_v5(std::uint8_t raw, protocol_version v) noexcept {
+        return raw <= 2 || (raw == 0x80 && P == packet_type::suback && v == protocol_version::v3_1_1);
     }
 };
 

@@ -97,6 +97,22 @@ inline std::string property_value_message(unsigned id) {
                                                         : " has a value out of range (MQTT 5 §2.2.2.2)");
 }
 
+// The statement listing the reason codes a packet may carry.
+inline std::string reason_code_statement(packet_type packet) {
+    switch (packet) {
+    case packet_type::connack: return "[MQTT-3.2.2-8]";
+    case packet_type::puback: return "[MQTT-3.4.2-1]";
+    case packet_type::pubrec: return "[MQTT-3.5.2-1]";
+    case packet_type::pubrel: return "[MQTT-3.6.2-1]";
+    case packet_type::pubcomp: return "[MQTT-3.7.2-1]";
+    case packet_type::suback: return "[MQTT-3.9.3-2]";
+    case packet_type::unsuback: return "[MQTT-3.11.3-2]";
+    case packet_type::disconnect: return "[MQTT-3.14.2-1]";
+    case packet_type::auth: return "[MQTT-3.15.2-1]";
+    default: return "(MQTT 5 §2.4)";
+    }
+}
+
 } // namespace detail
 
 /// What a rule says, with the specification statement, independent of packet.
@@ -117,15 +133,18 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
         case packet_type::pubrel: return "fixed header flags must be 0010 [MQTT-3.6.1-1]";
         case packet_type::subscribe: return "fixed header flags must be 0010 [MQTT-3.8.1-1]";
         case packet_type::unsubscribe: return "fixed header flags must be 0010 [MQTT-3.10.1-1]";
-        default: return "fixed header flags must be 0000 [MQTT-2.1.3-1]";
+        case packet_type::disconnect: return "fixed header flags must be 0000 [MQTT-3.14.1-1]";
+        case packet_type::auth: return "fixed header flags must be 0000 [MQTT-3.15.1-1]";
+        default: return "fixed header flags must be 0000 [MQTT-2.1.3-1] (3.1.1: [MQTT-2.2.2-1])";
         }
     case packet_too_large: return "remaining length over 268,435,455 bytes (MQTT 5 §1.5.5)";
     case buffer_too_small: return "output buffer too small for the encoded packet";
     case value_too_large: return "value over 268,435,455 does not fit a variable byte integer (MQTT 5 §1.5.5)";
     case string_too_long: return "string or binary data longer than 65,535 bytes (MQTT 5 §1.5.4)";
-    case utf8_malformed: return "malformed UTF-8 string [MQTT-1.5.4-1]";
-    case utf8_null: return "UTF-8 string contains U+0000 [MQTT-1.5.4-2]";
-    case packet_id_zero: return "packet identifier 0 where a non-zero one is required [MQTT-2.2.1-3]";
+    case utf8_malformed: return "malformed UTF-8 string [MQTT-1.5.4-1] (3.1.1: [MQTT-1.5.3-1])";
+    case utf8_null: return "UTF-8 string contains U+0000 [MQTT-1.5.4-2] (3.1.1: [MQTT-1.5.3-2])";
+    case packet_id_zero:
+        return "packet identifier 0 where a non-zero one is required [MQTT-2.2.1-3] (3.1.1: [MQTT-2.3.1-1])";
     case property_unknown: return "unknown property identifier " + detail::hex_byte(value) + " (MQTT 5 §2.2.2.2)";
     case property_duplicate:
         return "property " + std::string{to_string(static_cast<property_id>(value))} +
@@ -136,7 +155,8 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case property_length: return "property length goes beyond the packet (MQTT 5 §2.2.2.1)";
     case property_value: return detail::property_value_message(value);
     case reason_code_not_allowed:
-        return "reason code " + detail::hex_byte(value) + " is not allowed in this packet (MQTT 5 §2.4)";
+        return "reason code " + detail::hex_byte(value) + " is not allowed in this packet " +
+               detail::reason_code_statement(packet);
     case topic_name_empty: return "empty topic name without a topic alias [MQTT-4.7.3-1]";
     case topic_name_wildcard: return "topic name contains a wildcard [MQTT-3.3.2-2]";
     case topic_filter_empty: return "empty topic filter [MQTT-4.7.3-1]";
@@ -151,8 +171,9 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case protocol_level: return "unsupported protocol level " + std::to_string(value) + " [MQTT-3.1.2-2]";
     case connect_reserved_flag: return "reserved connect flag must be 0 [MQTT-3.1.2-3]";
     case will_flags_without_will:
-        return "will QoS or will retain set without the will flag [MQTT-3.1.2-11] [MQTT-3.1.2-13]";
-    case will_qos_invalid: return "will QoS 3 is not allowed [MQTT-3.1.2-12]";
+        return "will QoS or will retain set without the will flag [MQTT-3.1.2-11] [MQTT-3.1.2-13] "
+               "(3.1.1: [MQTT-3.1.2-13] [MQTT-3.1.2-15])";
+    case will_qos_invalid: return "will QoS 3 is not allowed [MQTT-3.1.2-12] (3.1.1: [MQTT-3.1.2-14])";
     case password_without_user_name:
         return "password flag set without the user name flag (MQTT 3.1.1) [MQTT-3.1.2-22]";
     case client_identifier_length: return "client identifier must be 1 to 23 bytes long (MQTT 3.1 §3.1)";
@@ -167,7 +188,7 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case dup_on_qos_0: return "DUP flag set on a QoS 0 message [MQTT-3.3.1-2]";
     case no_topic_filters:
         return packet == packet_type::unsubscribe ? "no topic filter in the payload [MQTT-3.10.3-2]"
-                                                  : "no topic filter in the payload [MQTT-3.8.3-3]";
+                                                  : "no topic filter in the payload [MQTT-3.8.3-2] (3.1.1: [MQTT-3.8.3-3])";
     case no_reason_codes: return "no reason code in the payload (MQTT 5 §3.9.3, §3.11.3)";
     case subscription_options_reserved:
         return "reserved subscription option bits must be 0 [MQTT-3.8.3-5] (3.1.1: [MQTT-3-8.3-4])";

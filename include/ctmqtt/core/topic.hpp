@@ -67,8 +67,10 @@ constexpr fault validate_plain_filter(std::string_view filter) noexcept {
 /// character, '#' alone in the last level, '+' alone in its level, and for a
 /// shared subscription a non-empty ShareName without '/', '+' or '#' followed
 /// by a valid filter [MQTT-4.8.2-1] [MQTT-4.8.2-2].
-constexpr fault validate_topic_filter(std::string_view filter) noexcept {
-    if (is_shared_subscription(filter)) {
+/// With `shared_rules` false (MQTT 3.1.1, which has no shared subscriptions)
+/// a "$share/" filter is checked as an ordinary one.
+constexpr fault validate_topic_filter(std::string_view filter, bool shared_rules = true) noexcept {
+    if (shared_rules && is_shared_subscription(filter)) {
         const auto shared = parse_shared_subscription(filter);
         if (!shared || shared->share_name.find_first_of("+#") != std::string_view::npos ||
             shared->topic_filter.empty())

@@ -19,8 +19,9 @@ struct subscription {
 };
 
 namespace describe {
-inline constexpr auto topic_filter_check = [](std::string_view filter, const auto&, protocol_version) {
-    return validate_topic_filter(filter);
+/// MQTT 5 gives "$share/" filters their own rules (§4.8.2); in 3.1.1 they are ordinary filters.
+inline constexpr auto topic_filter_check = [](std::string_view filter, const auto&, protocol_version v) {
+    return validate_topic_filter(filter, v == protocol_version::v5);
 };
 } // namespace describe
 

@@ -10,8 +10,9 @@
 namespace ctmqtt {
 
 namespace describe {
-inline constexpr auto unsubscribe_filter_check = [](std::string_view filter, std::string_view, protocol_version) {
-    return validate_topic_filter(filter);
+// "$share/" filters have their own rules in MQTT 5 only (§4.8.2).
+inline constexpr auto unsubscribe_filter_check = [](std::string_view filter, std::string_view, protocol_version v) {
+    return validate_topic_filter(filter, v == protocol_version::v5);
 };
 } // namespace describe
 

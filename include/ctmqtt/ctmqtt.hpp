@@ -1,0 +1,7 @@
+// ctmqtt umbrella header: includes the whole public API.
+// single_include/ctmqtt/ctmqtt.hpp is generated from this file by
+// scripts/amalgamate.py; re-run it after changing any header.
+#pragma once
+
+#include <ctmqtt/version.hpp>
+#include <ctmqtt/core.hpp>

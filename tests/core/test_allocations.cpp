@@ -1,0 +1,142 @@
+// The codec never allocates: encode and decode of every packet type, counted
+// by replacing the global allocation functions in the test binary.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include <ctmqtt/core/codec.hpp>
+
+namespace {
+std::atomic<long> allocations{0};
+volatile std::size_t sink = 0; // keeps the walk over decoded views from being optimised away
+} // namespace
+
+void* operator new(std::size_t n) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc{};
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace ctmqtt;
+
+namespace {
+
+// Encodes, joins into `frame` (preallocated), decodes; returns allocations made.
+template <class P>
+long allocations_for(const P& p, protocol_version v, std::vector<std::byte>& frame) {
+    std::array<std::byte, 1024> buffer{};
+    const long before = allocations.load();
+    auto encoded = encode(p, v, buffer);
+    REQUIRE(encoded);
+    std::copy(encoded->header.begin(), encoded->header.end(), frame.begin());
+    std::copy(encoded->payload.begin(), encoded->payload.end(), frame.begin() + static_cast<std::ptrdiff_t>(encoded->header.size()));
+    auto decoded = decode_packet(bytes_view{frame.data(), encoded->size()}, v);
+    REQUIRE(decoded);
+    // Walk the decoded views too: iterating lists and repeated properties must not allocate either.
+    std::size_t fields = 0;
+    std::visit([&](const auto& packet) { visit_fields(packet, v, [&](auto, const auto&) { ++fields; }); },
+               decoded->packet);
+    if (auto* pub = std::get_if<publish>(&decoded->packet))
+        for (auto up : pub->properties.get<property_id::user_property>()) fields += up.name.size();
+    if (auto* sub = std::get_if<subscribe>(&decoded->packet))
+        for (auto s : sub->subscriptions) fields += s.topic_filter.size();
+    sink = fields;
+    return allocations.load() - before;
+}
+
+} // namespace
+
+TEST_CASE("encoding and decoding allocate nothing, for every packet type", "[allocations]") {
+    std::vector<std::byte> frame(70'000);
+    const std::vector<std::byte> big_payload(65'536, std::byte{0x5A});
+    const string_pair props[] = {{"a", "b"}, {"c", "d"}};
+    const std::uint32_t ids[] = {1, 2};
+    const subscription subs[] = {{"a/+", qos::at_least_once}, {"$share/g/b/#", qos::exactly_once}};
+    const std::string_view filters[] = {"a/+", "b"};
+    const suback_reason_code granted[] = {reason::granted_qos_1};
+    const unsuback_reason_code removed[] = {reason::success};
+
+    for (auto v : {protocol_version::v3_1_1, protocol_version::v5}) {
+        INFO("version " << to_string(v));
+        connect c;
+        c.version = v;
+        c.client_id = "client";
+        c.user_name = "u";
+        c.password = as_bytes("p");
+        c.will.emplace();
+        c.will->topic = "w";
+        c.will->payload = as_bytes("gone");
+        if (v == protocol_version::v5) c.properties.set<property_id::user_property>(props);
+        CHECK(allocations_for(c, v, frame) == 0);
+
+        connack ca;
+        CHECK(allocations_for(ca, v, frame) == 0);
+
+        publish p;
+        p.topic = "sensors/room-1/t";
+        p.qos = qos::at_least_once;
+        p.packet_id = 9;
+        p.payload = big_payload;
+        if (v == protocol_version::v5)
+            p.properties.set<property_id::user_property>(props).set<property_id::subscription_identifier>(ids);
+        CHECK(allocations_for(p, v, frame) == 0);
+
+        puback pa;
+        pa.packet_id = 9;
+        CHECK(allocations_for(pa, v, frame) == 0);
+        pubrec pc;
+        pc.packet_id = 9;
+        CHECK(allocations_for(pc, v, frame) == 0);
+        pubrel pl;
+        pl.packet_id = 9;
+        CHECK(allocations_for(pl, v, frame) == 0);
+        pubcomp pm;
+        pm.packet_id = 9;
+        CHECK(allocations_for(pm, v, frame) == 0);
+
+        subscribe s;
+        s.packet_id = 2;
+        s.subscriptions = subs;
+        CHECK(allocations_for(s, v, frame) == 0);
+        suback sa;
+        sa.packet_id = 2;
+        sa.reason_codes = granted;
+        CHECK(allocations_for(sa, v, frame) == 0);
+        unsubscribe u;
+        u.packet_id = 3;
+        u.topic_filters = filters;
+        CHECK(allocations_for(u, v, frame) == 0);
+        unsuback ua;
+        ua.packet_id = 3;
+        if (v == protocol_version::v5) ua.reason_codes = removed;
+        CHECK(allocations_for(ua, v, frame) == 0);
+        CHECK(allocations_for(pingreq{}, v, frame) == 0);
+        CHECK(allocations_for(pingresp{}, v, frame) == 0);
+        disconnect d;
+        if (v == protocol_version::v5) d.reason_code = reason::disconnect_with_will_message;
+        CHECK(allocations_for(d, v, frame) == 0);
+        if (v == protocol_version::v5) {
+            auth a;
+            a.reason_code = reason::continue_authentication;
+            a.properties.set<property_id::authentication_method>("m");
+            CHECK(allocations_for(a, v, frame) == 0);
+        }
+    }
+}
+
+TEST_CASE("the allocation counter counts", "[allocations]") {
+    // Proves the test above could fail: a vector allocation is seen.
+    const long before = allocations.load();
+    std::vector<int> v(100);
+    CHECK(allocations.load() - before >= 1);
+    CHECK(v.size() == 100);
+}
