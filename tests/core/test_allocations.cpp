@@ -15,6 +15,12 @@ std::atomic<long> allocations{0};
 volatile std::size_t sink = 0; // keeps the walk over decoded views from being optimised away
 } // namespace
 
+// The replacements pair malloc with free; GCC's -Wmismatched-new-delete cannot
+// see that operator new here is malloc-backed, so it is silenced for them.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t n) {
     allocations.fetch_add(1, std::memory_order_relaxed);
     if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
@@ -25,6 +31,9 @@ void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 using namespace ctmqtt;
 

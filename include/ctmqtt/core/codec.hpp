@@ -83,7 +83,7 @@ constexpr std::size_t header_size(const P& p, protocol_version v) noexcept {
 
 /// Checks that `p` is a well-formed packet of version `v`, as the decoder would.
 template <packet P>
-constexpr std::error_code check(const P& p, protocol_version v) noexcept {
+std::error_code check(const P& p, protocol_version v) noexcept {
     v = detail::effective_version(p, v);
     constexpr auto type = packet_type_of<P>;
     if (!detail::exists_in<P>(v)) return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
@@ -155,7 +155,7 @@ inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, p
 /// `body` is exactly the remaining length. For CONNECT, `v` is ignored: the
 /// packet says its own version.
 template <packet P>
-constexpr std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v, P& out) noexcept {
+std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v, P& out) noexcept {
     constexpr auto type = packet_type_of<P>;
     if (header.type != type || !detail::exists_in<P>(v))
         return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(header.type));
@@ -177,7 +177,7 @@ struct decoded_packet {
 namespace detail {
 
 template <std::size_t I = 0>
-constexpr std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_version v, any_packet& out) {
+std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_version v, any_packet& out) {
     if constexpr (I < std::variant_size_v<any_packet>) {
         using P = std::variant_alternative_t<I, any_packet>;
         if (packet_type_of<P> == h.type) return decode_body(h, body, v, out.emplace<I>());
