@@ -81,6 +81,9 @@ const bad_input bad_inputs[] = {
     {"property value cut off", v5, "30 06 00 01 61 02 23 00", codec_errc::field_truncated, "PUBLISH: a field runs past the end"},
     {"malformed UTF-8 in a user property name", v5, "30 0C 00 01 61 08 26 00 01 FF 00 01 62 00", codec_errc::utf8_malformed, "PUBLISH: malformed UTF-8"},
     {"U+0000 in a user property value", v5, "30 0B 00 01 61 07 26 00 01 61 00 01 00", codec_errc::utf8_null, "U+0000"},
+    {"malformed UTF-8 in Content Type", v5, "30 0A 00 01 61 06 03 00 03 61 ED BF", codec_errc::utf8_malformed, "PUBLISH: malformed UTF-8"},
+    {"wildcard in Response Topic", v5, "30 0A 00 01 61 06 08 00 03 72 2F 2B", codec_errc::property_value, "PUBLISH: property Response Topic must not contain wildcards [MQTT-3.3.2-14]"},
+    {"wildcard in a will's Response Topic", v5, "10 18 00 04 4D 51 54 54 05 06 00 3C 00 00 01 61 04 08 00 01 23 00 01 74 00 00", codec_errc::property_value, "CONNECT: property Response Topic must not contain wildcards"},
     {"subscription identifier 0", v5, "82 09 00 01 02 0B 00 00 01 61 00", codec_errc::property_value, "SUBSCRIBE: property Subscription Identifier must not be 0"},
     {"subscription identifier twice in SUBSCRIBE", v5, "82 0B 00 01 04 0B 01 0B 02 00 01 61 00", codec_errc::property_duplicate, "SUBSCRIBE: property Subscription Identifier appears more than once"},
     {"Receive Maximum 0", v5, "10 11 00 04 4D 51 54 54 05 02 00 3C 03 21 00 00 00 01 61", codec_errc::property_value, "CONNECT: property Receive Maximum must not be 0"},
@@ -91,6 +94,8 @@ const bad_input bad_inputs[] = {
 
     // Reason codes
     {"PUBACK reason 0x04", v5, "40 03 00 01 04", codec_errc::reason_code_not_allowed, "PUBACK: reason code 0x04 is not allowed in this packet [MQTT-3.4.2-1]"},
+    {"PUBREC reason 0x92", v5, "50 03 00 01 92", codec_errc::reason_code_not_allowed, "PUBREC: reason code 0x92 is not allowed in this packet [MQTT-3.5.2-1]"},
+    {"PUBCOMP reason 0x10", v5, "70 03 00 01 10", codec_errc::reason_code_not_allowed, "PUBCOMP: reason code 0x10 is not allowed in this packet [MQTT-3.7.2-1]"},
     {"PUBREL reason 0x10", v5, "62 03 00 01 10", codec_errc::reason_code_not_allowed, "PUBREL: reason code 0x10 is not allowed in this packet [MQTT-3.6.2-1]"},
     {"CONNACK reason 0x10", v5, "20 03 00 10 00", codec_errc::reason_code_not_allowed, "CONNACK: reason code 0x10 is not allowed in this packet [MQTT-3.2.2-8]"},
     {"SUBACK reason 0x92", v5, "90 04 00 01 00 92", codec_errc::reason_code_not_allowed, "SUBACK: reason code 0x92 is not allowed in this packet [MQTT-3.9.3-2]"},
@@ -150,6 +155,8 @@ const bad_input bad_inputs[] = {
     {"shared subscription with empty share name", v5, "82 0F 00 01 00 00 09 24 73 68 61 72 65 2F 2F 61 00", codec_errc::shared_subscription_invalid, "[MQTT-4.8.2-1]"},
     {"shared subscription with '+' in the share name", v5, "A2 0F 00 01 00 00 0A 24 73 68 61 72 65 2F 2B 2F 61", codec_errc::shared_subscription_invalid, "UNSUBSCRIBE: shared subscription"},
     {"malformed UTF-8 in a topic filter", v4, "82 06 00 01 00 01 FE 00", codec_errc::utf8_malformed, "SUBSCRIBE: malformed UTF-8"},
+    {"malformed UTF-8 in an UNSUBSCRIBE filter", v5, "A2 06 00 01 00 00 01 C2", codec_errc::utf8_malformed, "UNSUBSCRIBE: malformed UTF-8"},
+    {"U+0000 in a topic filter", v4, "82 07 00 01 00 02 61 00 00", codec_errc::utf8_null, "SUBSCRIBE: UTF-8 string contains U+0000"},
     {"SUBSCRIBE entry without options byte", v4, "82 05 00 01 00 01 61", codec_errc::field_truncated, "SUBSCRIBE: a field runs past the end"},
 };
 // clang-format on
@@ -198,6 +205,13 @@ TEST_CASE("the same bytes are valid where the rule does not apply", "[malformed]
         CHECK(decoded.error().message() == std::error_code{}.message());
         CHECK(decoded);
     }
+}
+
+TEST_CASE("a byte order mark is kept, not stripped [MQTT-1.5.4-3]", "[malformed]") {
+    const auto bytes = hex("30 06 00 04 EF BB BF 61");
+    auto decoded = decode<publish>(bytes, v4); // views into `bytes`
+    REQUIRE(decoded);
+    CHECK(decoded->topic == "\xEF\xBB\xBF" "a");
 }
 
 TEST_CASE("stream framing: a partial fixed header asks for more bytes", "[malformed]") {

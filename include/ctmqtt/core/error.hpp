@@ -91,6 +91,7 @@ inline std::string property_value_message(unsigned id) {
     case property_id::topic_alias: return m + " must not be 0 [MQTT-3.3.2-8]";
     case property_id::receive_maximum: return m + " must not be 0 (MQTT 5 §3.1.2.11.3)";
     case property_id::maximum_packet_size: return m + " must not be 0 (MQTT 5 §3.1.2.11.4)";
+    case property_id::response_topic: return m + " must not contain wildcards [MQTT-3.3.2-14]";
     default: break;
     }
     return m + (p->range == property_range::zero_or_one ? " must be 0 or 1 (MQTT 5 §2.2.2.2)"

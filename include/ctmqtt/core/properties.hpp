@@ -175,8 +175,12 @@ constexpr fault check_property_range(const V& v) noexcept {
         case property_range::non_zero:
             if (v == 0) return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
             break;
-        case property_range::any: break;
+        case property_range::any:
+        case property_range::topic_name: break;
         }
+    } else if constexpr (std::is_same_v<V, std::string_view>) {
+        if (info(Id).range == property_range::topic_name && v.find_first_of("+#") != std::string_view::npos)
+            return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
     }
     return property_wire_t<Id>::check(v);
 }

@@ -91,6 +91,7 @@ enum class property_range : std::uint8_t {
     any,          ///< every value of the wire type
     zero_or_one,  ///< a boolean byte (e.g. Retain Available)
     non_zero,     ///< 0 is a protocol error (e.g. Receive Maximum, Topic Alias)
+    topic_name,   ///< a topic name: no wildcards (Response Topic [MQTT-3.3.2-14])
 };
 
 struct property_info {
@@ -130,7 +131,7 @@ inline constexpr std::array<property_info, 27> property_table = [] {
         {payload_format_indicator, "Payload Format Indicator", w::byte, detail::message_scopes, 0, r::zero_or_one},
         {message_expiry_interval, "Message Expiry Interval", w::four_byte, detail::message_scopes, 0, r::any},
         {content_type, "Content Type", w::utf8, detail::message_scopes, 0, r::any},
-        {response_topic, "Response Topic", w::utf8, detail::message_scopes, 0, r::any},
+        {response_topic, "Response Topic", w::utf8, detail::message_scopes, 0, r::topic_name},
         {correlation_data, "Correlation Data", w::binary, detail::message_scopes, 0, r::any},
         {subscription_identifier, "Subscription Identifier", w::varint, scopes({ps::publish, ps::subscribe}), scopes({ps::publish}), r::non_zero},
         {session_expiry_interval, "Session Expiry Interval", w::four_byte, scopes({ps::connect, ps::connack, ps::disconnect}), 0, r::any},
