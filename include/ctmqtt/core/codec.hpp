@@ -81,16 +81,27 @@ constexpr std::size_t header_size(const P& p, protocol_version v) noexcept {
     else return encoded_size(p, v);
 }
 
+namespace detail {
+
+// The checks of check(), returning the remaining length on success.
+template <packet P>
+std::error_code check_sized(const P& p, protocol_version v, std::size_t& remaining) noexcept {
+    constexpr auto type = packet_type_of<P>;
+    if (!exists_in<P>(v)) return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
+    if (auto f = description<P>::header::check(p, v)) return f.in(type);
+    if (auto f = codec_of<P>::check(p, v)) return f.in(type);
+    remaining = codec_of<P>::size(p, v);
+    if (remaining > max_variable_byte_integer) return make_error_code(codec_errc::packet_too_large, type);
+    return {};
+}
+
+} // namespace detail
+
 /// Checks that `p` is a well-formed packet of version `v`, as the decoder would.
 template <packet P>
 std::error_code check(const P& p, protocol_version v) noexcept {
-    v = detail::effective_version(p, v);
-    constexpr auto type = packet_type_of<P>;
-    if (!detail::exists_in<P>(v)) return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
-    if (auto f = description<P>::header::check(p, v)) return f.in(type);
-    if (auto f = detail::codec_of<P>::check(p, v)) return f.in(type);
-    if (remaining_length(p, v) > max_variable_byte_integer) return make_error_code(codec_errc::packet_too_large, type);
-    return {};
+    std::size_t remaining = 0;
+    return detail::check_sized(p, detail::effective_version(p, v), remaining);
 }
 
 /// An encoded packet: `header` (in the caller's buffer) followed by `payload`
@@ -107,8 +118,8 @@ template <packet P>
 result<encoded_packet> encode(const P& p, protocol_version v, std::span<std::byte> buffer) noexcept {
     v = detail::effective_version(p, v);
     constexpr auto type = packet_type_of<P>;
-    if (auto ec = check(p, v)) return ec;
-    const auto rl = remaining_length(p, v);
+    std::size_t rl = 0;
+    if (auto ec = detail::check_sized(p, v, rl)) return ec;
     const auto head = 1 + wire::varint::size(static_cast<std::uint32_t>(rl));
     bytes_view payload{};
     if constexpr (std::is_same_v<P, publish>) payload = p.payload;
@@ -119,7 +130,7 @@ result<encoded_packet> encode(const P& p, protocol_version v, std::span<std::byt
                                                    description<P>::header::encode(p, v)));
     out = wire::varint::write(static_cast<std::uint32_t>(rl), out);
     out = detail::codec_of<P>::write(p, v, out);
-    return encoded_packet{bytes_view{buffer.data(), static_cast<std::size_t>(out - buffer.data())}, payload};
+    return encoded_packet{bytes_view{buffer.data(), needed}, payload};
 }
 
 /// A parsed fixed header (MQTT 5 §2.1.1).
@@ -132,23 +143,39 @@ struct fixed_header {
     constexpr std::size_t packet_size() const noexcept { return length + std::size_t{remaining_length}; }
 };
 
+namespace detail {
+
+// parse_fixed_header without the result wrapper: an empty fault with
+// h.length == 0 means more bytes are needed.
+inline fault parse_header(bytes_view data, protocol_version v, fixed_header& h) noexcept {
+    h.length = 0;
+    if (data.empty()) return {};
+    const auto first = static_cast<std::uint8_t>(data[0]);
+    h.type = static_cast<packet_type>(first >> 4);
+    h.flags = static_cast<std::uint8_t>(first & 0x0F);
+    if (h.type == packet_type::reserved || (h.type == packet_type::auth && v != protocol_version::v5))
+        return {codec_errc::reserved_packet_type, static_cast<std::uint8_t>(first >> 4)};
+    const std::byte* p = data.data() + 1;
+    if (auto f = wire::varint::read(p, data.data() + data.size(), h.remaining_length))
+        return f.rule == codec_errc::incomplete_packet ? fault{} : f;
+    h.length = static_cast<std::uint8_t>(p - data.data());
+    return {};
+}
+
+inline std::error_code header_error(fault f, const fixed_header& h) noexcept {
+    return f.rule == codec_errc::reserved_packet_type ? f.in(packet_type::reserved) : f.in(h.type);
+}
+
+} // namespace detail
+
 /// Parses the fixed header at the start of `data`. nullopt: more bytes are
 /// needed to know it. Errors: a reserved packet type, a remaining length of
 /// more than 4 bytes or not in its shortest form.
 inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, protocol_version v) noexcept {
-    if (data.empty()) return std::optional<fixed_header>{};
-    const auto first = static_cast<std::uint8_t>(data[0]);
-    const auto type = static_cast<packet_type>(first >> 4);
-    if (type == packet_type::reserved || (type == packet_type::auth && v != protocol_version::v5))
-        return make_error_code(codec_errc::reserved_packet_type, packet_type::reserved, first >> 4);
-    const std::byte* p = data.data() + 1;
-    std::uint32_t rl = 0;
-    if (auto f = wire::varint::read(p, data.data() + data.size(), rl)) {
-        if (f.rule == codec_errc::incomplete_packet) return std::optional<fixed_header>{};
-        return f.in(type);
-    }
-    return std::optional<fixed_header>{fixed_header{type, static_cast<std::uint8_t>(first & 0x0F), rl,
-                                                    static_cast<std::uint8_t>(p - data.data())}};
+    fixed_header h;
+    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
+    if (h.length == 0) return std::optional<fixed_header>{};
+    return std::optional<fixed_header>{h};
 }
 
 /// Decodes the body of a packet of type P whose fixed header is `header`;
@@ -189,33 +216,44 @@ std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_versi
 
 } // namespace detail
 
-/// Decodes the first packet in `data`. The input must hold the whole packet:
-/// a remaining length beyond the data is an error (a stream reader uses
-/// parse_fixed_header to wait for more bytes instead).
-inline result<decoded_packet> decode_packet(bytes_view data, protocol_version v) noexcept {
-    auto header = parse_fixed_header(data, v);
-    if (!header) return header.error();
-    if (!*header) return make_error_code(codec_errc::incomplete_packet, packet_type::reserved);
-    const auto& h = **header;
+/// Decodes the first packet in `data` into `out`. The input must hold the
+/// whole packet: a remaining length beyond the data is an error (a stream
+/// reader uses parse_fixed_header to wait for more bytes instead).
+inline std::error_code decode_packet(bytes_view data, protocol_version v, decoded_packet& out) noexcept {
+    fixed_header h;
+    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
+    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type::reserved);
     if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
-    decoded_packet d;
-    d.size = h.packet_size();
-    if (auto ec = detail::decode_as(h, data.subspan(h.length, h.remaining_length), v, d.packet)) return ec;
-    return d;
+    out.size = h.packet_size();
+    return detail::decode_as(h, data.subspan(h.length, h.remaining_length), v, out.packet);
+}
+
+/// Decodes the first packet in `data` (see the overload above).
+inline result<decoded_packet> decode_packet(bytes_view data, protocol_version v) noexcept {
+    result<decoded_packet> out{std::in_place};
+    if (auto ec = decode_packet(data, v, *out)) out = ec;
+    return out; // one return of one object: never moved
+}
+
+/// Decodes `data` as one packet of type P (it must be exactly one packet)
+/// into `out`, which must be default-constructed. The allocation-free,
+/// move-free form of decode<P>(data, v).
+template <packet P>
+std::error_code decode(bytes_view data, protocol_version v, P& out) noexcept {
+    fixed_header h;
+    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
+    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type_of<P>);
+    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
+    if (h.packet_size() < data.size()) return make_error_code(codec_errc::trailing_bytes, h.type);
+    return decode_body(h, data.subspan(h.length), v, out);
 }
 
 /// Decodes `data` as one packet of type P (it must be exactly one packet).
 template <packet P>
 result<P> decode(bytes_view data, protocol_version v) noexcept {
-    auto header = parse_fixed_header(data, v);
-    if (!header) return header.error();
-    if (!*header) return make_error_code(codec_errc::incomplete_packet, packet_type_of<P>);
-    const auto& h = **header;
-    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
-    if (h.packet_size() < data.size()) return make_error_code(codec_errc::trailing_bytes, h.type);
-    P p{};
-    if (auto ec = decode_body(h, data.subspan(h.length), v, p)) return ec;
-    return p;
+    result<P> out{std::in_place};
+    if (auto ec = decode(data, v, *out)) out = ec;
+    return out; // one return of one object: constructed in the caller's storage, never moved
 }
 
 /// Calls f(name, value) for every field of `p` present in version `v`, in

@@ -389,8 +389,7 @@ struct properties {
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
         if (!Presence::encode(p, v)) return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
-        if (Acc::get(p).content_size() > max_variable_byte_integer) return codec_errc::packet_too_large;
-        return Acc::get(p).check();
+        return Acc::get(p).check(); // its size is checked with the packet's remaining length
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {

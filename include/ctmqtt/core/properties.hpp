@@ -19,6 +19,7 @@
 
 #include <ctmqtt/core/error.hpp>
 #include <ctmqtt/core/property_table.hpp>
+#include <ctmqtt/core/topic.hpp>
 #include <ctmqtt/core/wire.hpp>
 
 namespace ctmqtt {
@@ -179,7 +180,7 @@ constexpr fault check_property_range(const V& v) noexcept {
         case property_range::topic_name: break;
         }
     } else if constexpr (std::is_same_v<V, std::string_view>) {
-        if (info(Id).range == property_range::topic_name && v.find_first_of("+#") != std::string_view::npos)
+        if (info(Id).range == property_range::topic_name && contains_wildcard(v))
             return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
     }
     return property_wire_t<Id>::check(v);
@@ -240,7 +241,7 @@ public:
     constexpr void for_each(F&& f) const {
         for_each_slot([&]<property_id Id>(const auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                for (auto v : slot) f(Id, v);
+                if (!slot.empty()) for (auto v : slot) f(Id, v);
             } else if (slot) {
                 f(Id, *slot);
             }
@@ -254,7 +255,7 @@ public:
         std::size_t n = 0;
         for_each_slot([&]<property_id Id>(const auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                for (auto v : slot) n += 1 + property_wire_t<Id>::size(v);
+                if (!slot.empty()) for (auto v : slot) n += 1 + property_wire_t<Id>::size(v);
             } else if (slot) {
                 n += 1 + property_wire_t<Id>::size(*slot);
             }
@@ -276,7 +277,7 @@ public:
                 out = property_wire_t<Id>::write(v, out);
             };
             if constexpr (property_repeats(Scope, Id)) {
-                for (auto v : slot) write_one(v);
+                if (!slot.empty()) for (auto v : slot) write_one(v);
             } else if (slot) {
                 write_one(*slot);
             }
@@ -290,6 +291,7 @@ public:
         for_each_slot([&]<property_id Id>(const auto& slot) {
             if (result) return;
             if constexpr (property_repeats(Scope, Id)) {
+                if (slot.empty()) return;
                 for (auto v : slot)
                     if (auto f = detail::check_property_range<Id>(v)) { result = f; return; }
             } else if (slot) {
@@ -304,14 +306,16 @@ public:
         std::uint32_t length = 0;
         if (auto f = wire::varint::read(r, length)) return f;
         if (length > r.remaining()) return codec_errc::property_length;
+        if (length == 0) return {}; // the common case: nothing to read
         const bytes_view block{r.pos, length};
         wire::reader in{r.pos, r.pos + length};
         r.pos += length;
         std::uint64_t seen = 0;
         std::array<std::uint32_t, ids.size()> counts{};
         while (!in.empty()) {
-            std::uint32_t id = 0;
-            if (auto f = wire::varint::read(in, id)) return f;
+            std::uint32_t id = static_cast<std::uint8_t>(*in.pos);
+            if (id < 0x80) ++in.pos; // every defined identifier fits one byte
+            else if (auto f = wire::varint::read(in, id)) return f;
             const auto* p = find_property(id);
             if (!p) return {codec_errc::property_unknown, static_cast<std::uint8_t>(id > 0xFF ? 0xFF : id)};
             if ((p->allowed & scope_bit(Scope)) == 0) return {codec_errc::property_not_allowed, static_cast<std::uint8_t>(id)};
@@ -323,7 +327,9 @@ public:
         }
         // Repeated properties become views over the block.
         for_each_slot_mut([&]<property_id Id, std::size_t I>(auto& slot) {
-            if constexpr (property_repeats(Scope, Id)) slot = repeated_property<Id>::from_block(block, counts[I]);
+            if constexpr (property_repeats(Scope, Id)) {
+                if (counts[I] != 0) slot = repeated_property<Id>::from_block(block, counts[I]);
+            }
         });
         return {};
     }

@@ -14,6 +14,9 @@ public:
     result(const T& value) : state_(std::in_place_index<0>, value) {}
     result(T&& value) : state_(std::in_place_index<0>, std::move(value)) {}
     result(std::error_code ec) : state_(std::in_place_index<1>, ec) {}
+    /// A value constructed in place from `args`.
+    template <class... Args>
+    explicit result(std::in_place_t, Args&&... args) : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
 
     bool has_value() const noexcept { return state_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }

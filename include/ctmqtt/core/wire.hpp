@@ -113,6 +113,10 @@ struct varint {
     /// Reads from [p, end); on success stores the value and advances p.
     /// Returns incomplete_packet when the data ends inside the integer.
     static constexpr fault read(const std::byte*& p, const std::byte* end, value_type& v) noexcept {
+        if (p != end && static_cast<std::uint8_t>(*p) < 0x80) { // one byte: the common case
+            v = static_cast<std::uint8_t>(*p++);
+            return {};
+        }
         std::uint32_t value = 0;
         for (unsigned i = 0; i < 4; ++i) {
             if (p + i == end) return codec_errc::incomplete_packet;
