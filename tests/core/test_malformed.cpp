@@ -82,8 +82,9 @@ const bad_input bad_inputs[] = {
     {"malformed UTF-8 in a user property name", v5, "30 0C 00 01 61 08 26 00 01 FF 00 01 62 00", codec_errc::utf8_malformed, "PUBLISH: malformed UTF-8"},
     {"U+0000 in a user property value", v5, "30 0B 00 01 61 07 26 00 01 61 00 01 00", codec_errc::utf8_null, "U+0000"},
     {"malformed UTF-8 in Content Type", v5, "30 0A 00 01 61 06 03 00 03 61 ED BF", codec_errc::utf8_malformed, "PUBLISH: malformed UTF-8"},
-    {"wildcard in Response Topic", v5, "30 0A 00 01 61 06 08 00 03 72 2F 2B", codec_errc::property_value, "PUBLISH: property Response Topic must not contain wildcards [MQTT-3.3.2-14]"},
-    {"wildcard in a will's Response Topic", v5, "10 18 00 04 4D 51 54 54 05 06 00 3C 00 00 01 61 04 08 00 01 23 00 01 74 00 00", codec_errc::property_value, "CONNECT: property Response Topic must not contain wildcards"},
+    {"wildcard in Response Topic", v5, "30 0A 00 01 61 06 08 00 03 72 2F 2B", codec_errc::property_value, "PUBLISH: property Response Topic must be a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14]"},
+    {"empty Response Topic", v5, "30 07 00 01 74 03 08 00 00", codec_errc::property_value, "PUBLISH: property Response Topic must be a topic name: not empty"},
+    {"wildcard in a will's Response Topic", v5, "10 18 00 04 4D 51 54 54 05 06 00 3C 00 00 01 61 04 08 00 01 23 00 01 74 00 00", codec_errc::property_value, "CONNECT: property Response Topic must be a topic name"},
     {"subscription identifier 0", v5, "82 09 00 01 02 0B 00 00 01 61 00", codec_errc::property_value, "SUBSCRIBE: property Subscription Identifier must not be 0"},
     {"subscription identifier twice in SUBSCRIBE", v5, "82 0B 00 01 04 0B 01 0B 02 00 01 61 00", codec_errc::property_duplicate, "SUBSCRIBE: property Subscription Identifier appears more than once"},
     {"Receive Maximum 0", v5, "10 11 00 04 4D 51 54 54 05 02 00 3C 03 21 00 00 00 01 61", codec_errc::property_value, "CONNECT: property Receive Maximum must not be 0"},
@@ -230,7 +231,8 @@ TEST_CASE("stream framing: a partial fixed header asks for more bytes", "[malfor
 TEST_CASE("decode<P> refuses another packet type and trailing data", "[malformed]") {
     const auto puback_bytes = hex("40 02 00 01");
     CHECK(decode<puback>(puback_bytes, v4));
-    CHECK(decode<pubrec>(puback_bytes, v4).error() == codec_errc::reserved_packet_type);
+    CHECK(decode<pubrec>(puback_bytes, v4).error() == codec_errc::packet_type_mismatch);
+    CHECK_THAT(decode<pubrec>(puback_bytes, v4).error().message(), Catch::Contains("PUBREC: the packet is a PUBACK"));
     CHECK(decode<puback>(hex("40 02 00 01 C0 00"), v4).error() == codec_errc::trailing_bytes);
 }
 
@@ -286,12 +288,12 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     // MQTT 3.1.1 cannot carry properties: refused, not silently dropped.
     const string_pair pair[] = {{"k", "v"}};
     p.properties.set<property_id::user_property>(pair);
-    refused(p, v4, codec_errc::requires_v5, "PUBLISH: reason codes and properties need MQTT 5");
+    refused(p, v4, codec_errc::requires_v5, "PUBLISH: a field set that only MQTT 5 has");
 
     puback a;
     a.packet_id = 1;
     a.reason_code = reason::not_authorized;
-    refused(a, v4, codec_errc::requires_v5, "PUBACK: reason codes and properties need MQTT 5");
+    refused(a, v4, codec_errc::requires_v5, "PUBACK: a field set that only MQTT 5 has");
 
     connect c;
     c.client_id = "x";
@@ -341,7 +343,7 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     refused(s, v5, codec_errc::retain_handling_invalid, "SUBSCRIBE: retain handling 3");
     const subscription no_local[] = {{"a", qos::at_most_once, true}};
     s.subscriptions = no_local;
-    refused(s, v4, codec_errc::subscription_options_reserved, "SUBSCRIBE: reserved subscription option bits");
+    refused(s, v4, codec_errc::requires_v5, "SUBSCRIBE: a field set that only MQTT 5 has");
     s.properties.set<property_id::subscription_identifier>(0u);
     refused(s, v5, codec_errc::property_value, "SUBSCRIBE: property Subscription Identifier must not be 0");
 
@@ -362,11 +364,11 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     unsuback ua;
     ua.packet_id = 4;
     ua.reason_codes = codes;
-    refused(ua, v4, codec_errc::requires_v5, "UNSUBACK: reason codes and properties need MQTT 5");
+    refused(ua, v4, codec_errc::requires_v5, "UNSUBACK: a field set that only MQTT 5 has");
 
     disconnect d;
     d.properties.set<property_id::reason_string>("bye");
-    refused(d, v4, codec_errc::requires_v5, "DISCONNECT: reason codes and properties need MQTT 5");
+    refused(d, v4, codec_errc::requires_v5, "DISCONNECT: a field set that only MQTT 5 has");
 
     refused(auth{}, v4, codec_errc::reserved_packet_type, "AUTH: reserved packet type 15");
 

@@ -184,7 +184,9 @@ inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, p
 template <packet P>
 std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v, P& out) noexcept {
     constexpr auto type = packet_type_of<P>;
-    if (header.type != type || !detail::exists_in<P>(v))
+    if (header.type != type)
+        return make_error_code(codec_errc::packet_type_mismatch, type, static_cast<unsigned>(header.type));
+    if (!detail::exists_in<P>(v))
         return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(header.type));
     if (auto f = description<P>::header::decode(out, v, header.flags)) return f.in(type);
     wire::reader r{body};

@@ -201,7 +201,8 @@ struct bits {
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
         const unsigned raw = bit_value<value_t<P>>::to(Acc::get(p));
-        if (!Present(p, v)) return raw != 0 ? fault{Reserved} : fault{};
+        // Set on a version without these bits: refused, not dropped (they decode as reserved bits).
+        if (!Present(p, v)) return raw != 0 ? fault{codec_errc::requires_v5} : fault{};
         if (raw > mask || !bit_value<value_t<P>>::valid(raw)) return Invalid;
         return {};
     }

@@ -71,6 +71,7 @@ enum class codec_errc : std::uint8_t {
     retain_handling_invalid,
     no_local_on_shared_subscription,
     requires_v5,
+    packet_type_mismatch,
 };
 
 namespace detail {
@@ -91,7 +92,8 @@ inline std::string property_value_message(unsigned id) {
     case property_id::topic_alias: return m + " must not be 0 [MQTT-3.3.2-8]";
     case property_id::receive_maximum: return m + " must not be 0 (MQTT 5 §3.1.2.11.3)";
     case property_id::maximum_packet_size: return m + " must not be 0 (MQTT 5 §3.1.2.11.4)";
-    case property_id::response_topic: return m + " must not contain wildcards [MQTT-3.3.2-14]";
+    case property_id::response_topic:
+        return m + " must be a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14]";
     default: break;
     }
     return m + (p->range == property_range::zero_or_one ? " must be 0 or 1 (MQTT 5 §2.2.2.2)"
@@ -196,7 +198,11 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case subscription_qos_invalid: return "maximum QoS 3 in subscription options (MQTT 5 §3.8.3.1)";
     case retain_handling_invalid: return "retain handling 3 is not allowed (MQTT 5 §3.8.3.1)";
     case no_local_on_shared_subscription: return "no local set on a shared subscription [MQTT-3.8.3-4]";
-    case requires_v5: return "reason codes and properties need MQTT 5 (MQTT 3.1.1 has no such field)";
+    case requires_v5:
+        return "a field set that only MQTT 5 has: reason code, property or subscription option (MQTT 5 §2.2.2, §2.4, §3.8.3.1)";
+    case packet_type_mismatch:
+        return std::string{"the packet is a "} + std::string{to_string(static_cast<packet_type>(value))} +
+               ", not of this type (MQTT 5 §2.1.2)";
     }
     return "unknown codec error";
 }

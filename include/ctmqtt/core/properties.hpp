@@ -180,7 +180,7 @@ constexpr fault check_property_range(const V& v) noexcept {
         case property_range::topic_name: break;
         }
     } else if constexpr (std::is_same_v<V, std::string_view>) {
-        if (info(Id).range == property_range::topic_name && contains_wildcard(v))
+        if (info(Id).range == property_range::topic_name && validate_topic_name(v))
             return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
     }
     return property_wire_t<Id>::check(v);
@@ -207,7 +207,7 @@ class property_set {
     static constexpr std::size_t slot_index() noexcept {
         static_assert(property_allowed(Scope, Id), "this property is not allowed in this packet (MQTT 5 §2.2.2.2)");
         std::size_t i = 0;
-        while (ids[i] != Id) ++i;
+        while (i + 1 < ids.size() && ids[i] != Id) ++i; // bounded: only the static_assert reports a bad Id
         return i;
     }
 

@@ -1,0 +1,3330 @@
+// ctmqtt: header-only C++20 MQTT client library, single-header edition.
+//
+// GENERATED FILE - DO NOT EDIT. Produced by scripts/amalgamate.py from
+// include/ctmqtt/ctmqtt.hpp and the headers it includes; regenerate with
+//     python3 scripts/amalgamate.py
+#pragma once
+
+// ---- begin include/ctmqtt/ctmqtt.hpp ----
+// ctmqtt umbrella header: includes the whole public API.
+// single_include/ctmqtt/ctmqtt.hpp is generated from this file by
+// scripts/amalgamate.py; re-run it after changing any header.
+
+// ---- begin include/ctmqtt/version.hpp ----
+// ctmqtt's version. Keep in sync with project() in CMakeLists.txt and
+// meson.build (tests/single_include/main.cpp checks the string against the
+// numbers).
+
+#include <string_view>
+
+namespace ctmqtt {
+
+inline constexpr int version_major = 0;
+inline constexpr int version_minor = 1;
+inline constexpr int version_patch = 0;
+
+/// "major.minor.patch"
+inline constexpr std::string_view version_string = "0.1.0";
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/version.hpp ----
+// ---- begin include/ctmqtt/core.hpp ----
+// The sans-I/O core: codec, properties, reason codes, topics. No Asio,
+// no OpenSSL, no threads, no clock.
+
+// ---- begin include/ctmqtt/core/codec.hpp ----
+// The public codec: sizes, encoders, decoders and validity checks of every
+// packet, generated from the packet descriptions (describe.hpp, packets/).
+//
+// Encoding writes the fixed header and every field except PUBLISH's payload
+// into a caller-provided buffer; the payload is returned as a second buffer
+// for a gather write, so it is never copied. Decoding yields views into the
+// input. Neither allocates.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <variant>
+
+// ---- begin include/ctmqtt/core/describe.hpp ----
+// The vocabulary in which packets are described, and the generic code that
+// turns a description into a size computation, an encoder, a validity check,
+// a decoder and a field visitor.
+//
+// A description (specialisation of ctmqtt::description<P>) lists:
+//   type    the packet type
+//   header  the fixed-header flags: fixed_flags<0b0010> or header_bits<bits<...>...>
+//   fields  field_list<...> of the variable header and payload, in wire order
+//   rules   rule_list<...> of cross-field constraints, checked on both sides
+// Each field names a member through an accessor, its wire type (wire.hpp),
+// and a presence policy: a predicate over the packet and protocol version,
+// evaluated on the partly decoded packet while decoding, so later fields can
+// depend on earlier ones (the packet identifier on the QoS, the will topic on
+// the will flag). Lists of entries (SUBSCRIBE's subscriptions) are described
+// the same way: description<subscription> is a record with fields and rules.
+
+#include <algorithm>
+#include <type_traits>
+
+// ---- begin include/ctmqtt/core/error.hpp ----
+// Codec errors. Every malformed packet, and every packet the encoder refuses
+// to build, is reported as a std::error_code whose message names the packet,
+// what was wrong and the specification statement, e.g.
+//   "PUBLISH: topic name contains a wildcard [MQTT-3.3.2-2]".
+// The error value packs the rule (bits 0-7), the packet type (bits 8-15) and
+// a detail byte (bits 16-23: a property identifier or a reason code), so
+// errors never allocate. Compare with a rule: `ec == codec_errc::topic_name_wildcard`.
+
+#include <string>
+
+// ---- begin include/ctmqtt/core/property_table.hpp ----
+// The 27 MQTT 5 properties, described once (MQTT 5 §2.2.2.2): identifier,
+// name, wire type, the packets that may carry each, and where it may repeat.
+// Everything else about properties (storage types, encoders, decoders,
+// validity checks, compile-time "not allowed in this packet" errors) is
+// derived from this table.
+
+#include <array>
+
+// ---- begin include/ctmqtt/core/types.hpp ----
+// Vocabulary types shared by every layer: protocol versions, QoS, packet types
+// and the views the codec hands out.
+
+
+namespace ctmqtt {
+
+/// Protocol level as carried in CONNECT (MQTT 5 §3.1.2.2, 3.1.1 §3.1.2.2).
+enum class protocol_version : std::uint8_t {
+    v3_1 = 3,   ///< MQTT 3.1, protocol name "MQIsdp"
+    v3_1_1 = 4, ///< MQTT 3.1.1, protocol name "MQTT"
+    v5 = 5,     ///< MQTT 5.0, protocol name "MQTT"
+};
+
+constexpr std::string_view to_string(protocol_version v) noexcept {
+    switch (v) {
+    case protocol_version::v3_1: return "3.1";
+    case protocol_version::v3_1_1: return "3.1.1";
+    case protocol_version::v5: return "5.0";
+    }
+    return "unknown";
+}
+
+/// Quality of service (MQTT 5 §4.3).
+enum class qos : std::uint8_t { at_most_once = 0, at_least_once = 1, exactly_once = 2 };
+
+/// Retain handling subscription option (MQTT 5 §3.8.3.1).
+enum class retain_handling : std::uint8_t {
+    send_on_subscribe = 0,
+    send_if_new_subscription = 1,
+    do_not_send = 2,
+};
+
+/// Control packet types (MQTT 5 §2.1.2). 0 is reserved; 15 is AUTH in 5.0 and
+/// reserved before it.
+enum class packet_type : std::uint8_t {
+    reserved = 0,
+    connect = 1,
+    connack = 2,
+    publish = 3,
+    puback = 4,
+    pubrec = 5,
+    pubrel = 6,
+    pubcomp = 7,
+    subscribe = 8,
+    suback = 9,
+    unsubscribe = 10,
+    unsuback = 11,
+    pingreq = 12,
+    pingresp = 13,
+    disconnect = 14,
+    auth = 15,
+};
+
+constexpr std::string_view to_string(packet_type t) noexcept {
+    constexpr std::string_view names[] = {
+        "RESERVED", "CONNECT",     "CONNACK",  "PUBLISH", "PUBACK",   "PUBREC",
+        "PUBREL",   "PUBCOMP",     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK",
+        "PINGREQ",  "PINGRESP",    "DISCONNECT", "AUTH"};
+    auto i = static_cast<std::size_t>(t);
+    return i < std::size(names) ? names[i] : std::string_view{"UNKNOWN"};
+}
+
+/// Binary data viewed in place (a decoded payload points into the receive buffer).
+using bytes_view = std::span<const std::byte>;
+
+/// Views a string's bytes as binary data (no copy).
+inline bytes_view as_bytes(std::string_view s) noexcept {
+    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+/// Views binary data as characters (no copy, no validation).
+inline std::string_view as_string(bytes_view b) noexcept {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+/// A UTF-8 string pair, e.g. a user property (MQTT 5 §1.5.7).
+struct string_pair {
+    std::string_view name;
+    std::string_view value;
+    friend constexpr bool operator==(const string_pair&, const string_pair&) = default;
+};
+
+/// The largest remaining length a fixed header can express (MQTT 5 §1.5.5).
+inline constexpr std::uint32_t max_variable_byte_integer = 268'435'455;
+/// The largest UTF-8 string or binary data field (MQTT 5 §1.5.4, §1.5.6).
+inline constexpr std::size_t max_string_length = 65'535;
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/types.hpp ----
+
+namespace ctmqtt {
+
+/// Property identifiers (MQTT 5 §2.2.2.2).
+enum class property_id : std::uint8_t {
+    payload_format_indicator = 0x01,
+    message_expiry_interval = 0x02,
+    content_type = 0x03,
+    response_topic = 0x08,
+    correlation_data = 0x09,
+    subscription_identifier = 0x0B,
+    session_expiry_interval = 0x11,
+    assigned_client_identifier = 0x12,
+    server_keep_alive = 0x13,
+    authentication_method = 0x15,
+    authentication_data = 0x16,
+    request_problem_information = 0x17,
+    will_delay_interval = 0x18,
+    request_response_information = 0x19,
+    response_information = 0x1A,
+    server_reference = 0x1C,
+    reason_string = 0x1F,
+    receive_maximum = 0x21,
+    topic_alias_maximum = 0x22,
+    topic_alias = 0x23,
+    maximum_qos = 0x24,
+    retain_available = 0x25,
+    user_property = 0x26,
+    maximum_packet_size = 0x27,
+    wildcard_subscription_available = 0x28,
+    subscription_identifier_available = 0x29,
+    shared_subscription_available = 0x2A,
+};
+
+/// Wire data types of property values (MQTT 5 §1.5).
+enum class property_wire : std::uint8_t {
+    byte,        ///< one byte
+    two_byte,    ///< two byte integer
+    four_byte,   ///< four byte integer
+    varint,      ///< variable byte integer
+    utf8,        ///< UTF-8 encoded string
+    binary,      ///< binary data
+    string_pair, ///< UTF-8 string pair
+};
+
+/// Where a property may appear: a packet type, or the will properties of CONNECT.
+/// Bit n stands for packet_type n; bit 0 (the reserved type) stands for "will".
+using property_scope_mask = std::uint16_t;
+
+/// The property scopes. Each property_set is parameterised by one.
+enum class property_scope : std::uint8_t {
+    will = 0,
+    connect = 1,
+    connack = 2,
+    publish = 3,
+    puback = 4,
+    pubrec = 5,
+    pubrel = 6,
+    pubcomp = 7,
+    subscribe = 8,
+    suback = 9,
+    unsubscribe = 10,
+    unsuback = 11,
+    disconnect = 14,
+    auth = 15,
+};
+
+constexpr property_scope_mask scope_bit(property_scope s) noexcept {
+    return static_cast<property_scope_mask>(1u << static_cast<unsigned>(s));
+}
+
+constexpr std::string_view to_string(property_scope s) noexcept {
+    return s == property_scope::will ? std::string_view{"will properties"}
+                                     : to_string(static_cast<packet_type>(s));
+}
+
+/// How a value constrained to a range is checked on decode and encode.
+enum class property_range : std::uint8_t {
+    any,          ///< every value of the wire type
+    zero_or_one,  ///< a boolean byte (e.g. Retain Available)
+    non_zero,     ///< 0 is a protocol error (e.g. Receive Maximum, Topic Alias)
+    topic_name,   ///< a topic name: no wildcards (Response Topic [MQTT-3.3.2-14])
+};
+
+struct property_info {
+    property_id id;
+    std::string_view name; ///< as the specification spells it
+    property_wire wire;
+    property_scope_mask allowed; ///< scopes that may carry it
+    property_scope_mask repeats; ///< scopes where it may appear more than once
+    property_range range;
+};
+
+namespace detail {
+constexpr property_scope_mask scopes(std::initializer_list<property_scope> list) noexcept {
+    property_scope_mask m = 0;
+    for (auto s : list) m = static_cast<property_scope_mask>(m | scope_bit(s));
+    return m;
+}
+using ps = property_scope;
+inline constexpr property_scope_mask every_scope_with_properties =
+    scopes({ps::will, ps::connect, ps::connack, ps::publish, ps::puback, ps::pubrec, ps::pubrel,
+            ps::pubcomp, ps::subscribe, ps::suback, ps::unsubscribe, ps::unsuback,
+            ps::disconnect, ps::auth});
+inline constexpr property_scope_mask message_scopes = scopes({ps::publish, ps::will});
+inline constexpr property_scope_mask ack_scopes =
+    scopes({ps::connack, ps::puback, ps::pubrec, ps::pubrel, ps::pubcomp, ps::suback,
+            ps::unsuback, ps::disconnect, ps::auth});
+} // namespace detail
+
+/// The property table (MQTT 5 §2.2.2.2, Table 2-4).
+inline constexpr std::array<property_info, 27> property_table = [] {
+    using enum property_id;
+    using w = property_wire;
+    using r = property_range;
+    using detail::ps;
+    using detail::scopes;
+    return std::array<property_info, 27>{{
+        {payload_format_indicator, "Payload Format Indicator", w::byte, detail::message_scopes, 0, r::zero_or_one},
+        {message_expiry_interval, "Message Expiry Interval", w::four_byte, detail::message_scopes, 0, r::any},
+        {content_type, "Content Type", w::utf8, detail::message_scopes, 0, r::any},
+        {response_topic, "Response Topic", w::utf8, detail::message_scopes, 0, r::topic_name},
+        {correlation_data, "Correlation Data", w::binary, detail::message_scopes, 0, r::any},
+        {subscription_identifier, "Subscription Identifier", w::varint, scopes({ps::publish, ps::subscribe}), scopes({ps::publish}), r::non_zero},
+        {session_expiry_interval, "Session Expiry Interval", w::four_byte, scopes({ps::connect, ps::connack, ps::disconnect}), 0, r::any},
+        {assigned_client_identifier, "Assigned Client Identifier", w::utf8, scopes({ps::connack}), 0, r::any},
+        {server_keep_alive, "Server Keep Alive", w::two_byte, scopes({ps::connack}), 0, r::any},
+        {authentication_method, "Authentication Method", w::utf8, scopes({ps::connect, ps::connack, ps::auth}), 0, r::any},
+        {authentication_data, "Authentication Data", w::binary, scopes({ps::connect, ps::connack, ps::auth}), 0, r::any},
+        {request_problem_information, "Request Problem Information", w::byte, scopes({ps::connect}), 0, r::zero_or_one},
+        {will_delay_interval, "Will Delay Interval", w::four_byte, scopes({ps::will}), 0, r::any},
+        {request_response_information, "Request Response Information", w::byte, scopes({ps::connect}), 0, r::zero_or_one},
+        {response_information, "Response Information", w::utf8, scopes({ps::connack}), 0, r::any},
+        {server_reference, "Server Reference", w::utf8, scopes({ps::connack, ps::disconnect}), 0, r::any},
+        {reason_string, "Reason String", w::utf8, detail::ack_scopes, 0, r::any},
+        {receive_maximum, "Receive Maximum", w::two_byte, scopes({ps::connect, ps::connack}), 0, r::non_zero},
+        {topic_alias_maximum, "Topic Alias Maximum", w::two_byte, scopes({ps::connect, ps::connack}), 0, r::any},
+        {topic_alias, "Topic Alias", w::two_byte, scopes({ps::publish}), 0, r::non_zero},
+        {maximum_qos, "Maximum QoS", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
+        {retain_available, "Retain Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
+        {user_property, "User Property", w::string_pair, detail::every_scope_with_properties, detail::every_scope_with_properties, r::any},
+        {maximum_packet_size, "Maximum Packet Size", w::four_byte, scopes({ps::connect, ps::connack}), 0, r::non_zero},
+        {wildcard_subscription_available, "Wildcard Subscription Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
+        {subscription_identifier_available, "Subscription Identifier Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
+        {shared_subscription_available, "Shared Subscription Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
+    }};
+}();
+
+/// Index into property_table by identifier byte; 0xFF for identifiers the
+/// specification does not define.
+inline constexpr std::array<std::uint8_t, 256> property_index = [] {
+    std::array<std::uint8_t, 256> index{};
+    for (auto& i : index) i = 0xFF;
+    for (std::size_t i = 0; i < property_table.size(); ++i)
+        index[static_cast<std::size_t>(property_table[i].id)] = static_cast<std::uint8_t>(i);
+    return index;
+}();
+
+/// The table row for an identifier, or nullptr if it is not a property.
+constexpr const property_info* find_property(std::uint32_t id) noexcept {
+    if (id > 0xFF || property_index[id] == 0xFF) return nullptr;
+    return &property_table[property_index[id]];
+}
+
+constexpr const property_info& info(property_id id) noexcept {
+    return property_table[property_index[static_cast<std::size_t>(id)]];
+}
+
+constexpr std::string_view to_string(property_id id) noexcept {
+    const auto* p = find_property(static_cast<std::uint32_t>(id));
+    return p ? p->name : std::string_view{"unknown property"};
+}
+
+constexpr bool property_allowed(property_scope scope, property_id id) noexcept {
+    return (info(id).allowed & scope_bit(scope)) != 0;
+}
+
+constexpr bool property_repeats(property_scope scope, property_id id) noexcept {
+    return (info(id).repeats & scope_bit(scope)) != 0;
+}
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/property_table.hpp ----
+
+namespace ctmqtt {
+
+/// The rules the codec checks. Each value's message is in rule_message().
+enum class codec_errc : std::uint8_t {
+    // framing and primitives
+    varint_too_long = 1,
+    varint_not_minimal,
+    incomplete_packet,
+    field_truncated,
+    trailing_bytes,
+    remaining_length_not_zero,
+    reserved_packet_type,
+    fixed_header_flags,
+    packet_too_large,
+    buffer_too_small,
+    value_too_large,
+    string_too_long,
+    utf8_malformed,
+    utf8_null,
+    packet_id_zero,
+    // properties
+    property_unknown,
+    property_duplicate,
+    property_not_allowed,
+    property_length,
+    property_value,
+    reason_code_not_allowed,
+    // topics
+    topic_name_empty,
+    topic_name_wildcard,
+    topic_filter_empty,
+    topic_filter_multi_level_wildcard,
+    topic_filter_single_level_wildcard,
+    shared_subscription_invalid,
+    // CONNECT / CONNACK
+    protocol_name,
+    protocol_level,
+    connect_reserved_flag,
+    will_flags_without_will,
+    will_qos_invalid,
+    password_without_user_name,
+    client_identifier_length,
+    empty_client_id_without_clean_session,
+    connack_reserved_flags,
+    session_present_on_refusal,
+    return_code_reserved,
+    // PUBLISH
+    publish_qos_invalid,
+    dup_on_qos_0,
+    // SUBSCRIBE / UNSUBSCRIBE and acknowledgements
+    no_topic_filters,
+    no_reason_codes,
+    subscription_options_reserved,
+    subscription_qos_invalid,
+    retain_handling_invalid,
+    no_local_on_shared_subscription,
+    requires_v5,
+    packet_type_mismatch,
+};
+
+namespace detail {
+
+inline std::string hex_byte(unsigned v) {
+    constexpr char digits[] = "0123456789ABCDEF";
+    return std::string{"0x"} + digits[(v >> 4) & 0xF] + digits[v & 0xF];
+}
+
+// Statement for a property whose value is out of range (MQTT 5 §3.x.2.x).
+inline std::string property_value_message(unsigned id) {
+    const auto* p = find_property(id);
+    if (!p) return "property value out of range";
+    std::string m = "property " + std::string{p->name};
+    switch (static_cast<property_id>(id)) {
+    case property_id::payload_format_indicator: return m + " must be 0 or 1 (MQTT 5 §3.3.2.3.2)";
+    case property_id::subscription_identifier: return m + " must not be 0 (MQTT 5 §3.8.2.1.2)";
+    case property_id::topic_alias: return m + " must not be 0 [MQTT-3.3.2-8]";
+    case property_id::receive_maximum: return m + " must not be 0 (MQTT 5 §3.1.2.11.3)";
+    case property_id::maximum_packet_size: return m + " must not be 0 (MQTT 5 §3.1.2.11.4)";
+    case property_id::response_topic:
+        return m + " must be a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14]";
+    default: break;
+    }
+    return m + (p->range == property_range::zero_or_one ? " must be 0 or 1 (MQTT 5 §2.2.2.2)"
+                                                        : " has a value out of range (MQTT 5 §2.2.2.2)");
+}
+
+// The statement listing the reason codes a packet may carry.
+inline std::string reason_code_statement(packet_type packet) {
+    switch (packet) {
+    case packet_type::connack: return "[MQTT-3.2.2-8]";
+    case packet_type::puback: return "[MQTT-3.4.2-1]";
+    case packet_type::pubrec: return "[MQTT-3.5.2-1]";
+    case packet_type::pubrel: return "[MQTT-3.6.2-1]";
+    case packet_type::pubcomp: return "[MQTT-3.7.2-1]";
+    case packet_type::suback: return "[MQTT-3.9.3-2]";
+    case packet_type::unsuback: return "[MQTT-3.11.3-2]";
+    case packet_type::disconnect: return "[MQTT-3.14.2-1]";
+    case packet_type::auth: return "[MQTT-3.15.2-1]";
+    default: return "(MQTT 5 §2.4)";
+    }
+}
+
+} // namespace detail
+
+/// What a rule says, with the specification statement, independent of packet.
+/// `packet` and `value` (a property identifier, reason code or level) refine it where the statement depends on them.
+inline std::string rule_message(codec_errc rule, packet_type packet = packet_type::reserved,
+                                unsigned value = 0) {
+    using enum codec_errc;
+    switch (rule) {
+    case varint_too_long: return "variable byte integer longer than 4 bytes (MQTT 5 §1.5.5)";
+    case varint_not_minimal: return "variable byte integer not in its shortest form [MQTT-1.5.5-1]";
+    case incomplete_packet: return "remaining length goes beyond the data (MQTT 5 §2.1.4)";
+    case field_truncated: return "a field runs past the end of the packet (MQTT 5 §1.5)";
+    case trailing_bytes: return "bytes left over after the last field (MQTT 5 §2.1.4)";
+    case remaining_length_not_zero: return "remaining length must be 0 (MQTT 5 §2.1.4)";
+    case reserved_packet_type: return "reserved packet type " + std::to_string(value) + " (MQTT 5 §2.1.2)";
+    case fixed_header_flags:
+        switch (packet) {
+        case packet_type::pubrel: return "fixed header flags must be 0010 [MQTT-3.6.1-1]";
+        case packet_type::subscribe: return "fixed header flags must be 0010 [MQTT-3.8.1-1]";
+        case packet_type::unsubscribe: return "fixed header flags must be 0010 [MQTT-3.10.1-1]";
+        case packet_type::disconnect: return "fixed header flags must be 0000 [MQTT-3.14.1-1]";
+        case packet_type::auth: return "fixed header flags must be 0000 [MQTT-3.15.1-1]";
+        default: return "fixed header flags must be 0000 [MQTT-2.1.3-1] (3.1.1: [MQTT-2.2.2-1])";
+        }
+    case packet_too_large: return "remaining length over 268,435,455 bytes (MQTT 5 §1.5.5)";
+    case buffer_too_small: return "output buffer too small for the encoded packet";
+    case value_too_large: return "value over 268,435,455 does not fit a variable byte integer (MQTT 5 §1.5.5)";
+    case string_too_long: return "string or binary data longer than 65,535 bytes (MQTT 5 §1.5.4)";
+    case utf8_malformed: return "malformed UTF-8 string [MQTT-1.5.4-1] (3.1.1: [MQTT-1.5.3-1])";
+    case utf8_null: return "UTF-8 string contains U+0000 [MQTT-1.5.4-2] (3.1.1: [MQTT-1.5.3-2])";
+    case packet_id_zero:
+        return "packet identifier 0 where a non-zero one is required [MQTT-2.2.1-3] (3.1.1: [MQTT-2.3.1-1])";
+    case property_unknown: return "unknown property identifier " + detail::hex_byte(value) + " (MQTT 5 §2.2.2.2)";
+    case property_duplicate:
+        return "property " + std::string{to_string(static_cast<property_id>(value))} +
+               " appears more than once (MQTT 5 §2.2.2.2)";
+    case property_not_allowed:
+        return "property " + std::string{to_string(static_cast<property_id>(value))} +
+               " is not allowed in this packet (MQTT 5 §2.2.2.2)";
+    case property_length: return "property length goes beyond the packet (MQTT 5 §2.2.2.1)";
+    case property_value: return detail::property_value_message(value);
+    case reason_code_not_allowed:
+        return "reason code " + detail::hex_byte(value) + " is not allowed in this packet " +
+               detail::reason_code_statement(packet);
+    case topic_name_empty: return "empty topic name without a topic alias [MQTT-4.7.3-1]";
+    case topic_name_wildcard: return "topic name contains a wildcard [MQTT-3.3.2-2]";
+    case topic_filter_empty: return "empty topic filter [MQTT-4.7.3-1]";
+    case topic_filter_multi_level_wildcard:
+        return "topic filter: '#' must be alone in the last level [MQTT-4.7.1-1]";
+    case topic_filter_single_level_wildcard:
+        return "topic filter: '+' must occupy a whole level [MQTT-4.7.1-2]";
+    case shared_subscription_invalid:
+        return "shared subscription must be $share/{ShareName}/{filter} with a ShareName free of '/', '+' "
+               "and '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2]";
+    case protocol_name: return "protocol name must be \"MQTT\" (\"MQIsdp\" for 3.1) [MQTT-3.1.2-1]";
+    case protocol_level: return "unsupported protocol level " + std::to_string(value) + " [MQTT-3.1.2-2]";
+    case connect_reserved_flag: return "reserved connect flag must be 0 [MQTT-3.1.2-3]";
+    case will_flags_without_will:
+        return "will QoS or will retain set without the will flag [MQTT-3.1.2-11] [MQTT-3.1.2-13] "
+               "(3.1.1: [MQTT-3.1.2-13] [MQTT-3.1.2-15])";
+    case will_qos_invalid: return "will QoS 3 is not allowed [MQTT-3.1.2-12] (3.1.1: [MQTT-3.1.2-14])";
+    case password_without_user_name:
+        return "password flag set without the user name flag (MQTT 3.1.1) [MQTT-3.1.2-22]";
+    case client_identifier_length: return "client identifier must be 1 to 23 bytes long (MQTT 3.1 §3.1)";
+    case empty_client_id_without_clean_session:
+        return "zero-byte client identifier without clean session (MQTT 3.1.1) [MQTT-3.1.3-7]";
+    case connack_reserved_flags: return "reserved acknowledge flags must be 0 [MQTT-3.2.2-1]";
+    case session_present_on_refusal:
+        return "session present set on a refused connection [MQTT-3.2.2-6] (3.1.1: [MQTT-3.2.2-4])";
+    case return_code_reserved:
+        return "return code " + std::to_string(value) + " is reserved (MQTT 3.1.1 §3.2.2.3)";
+    case publish_qos_invalid: return "QoS 3 is not allowed [MQTT-3.3.1-4]";
+    case dup_on_qos_0: return "DUP flag set on a QoS 0 message [MQTT-3.3.1-2]";
+    case no_topic_filters:
+        return packet == packet_type::unsubscribe ? "no topic filter in the payload [MQTT-3.10.3-2]"
+                                                  : "no topic filter in the payload [MQTT-3.8.3-2] (3.1.1: [MQTT-3.8.3-3])";
+    case no_reason_codes: return "no reason code in the payload (MQTT 5 §3.9.3, §3.11.3)";
+    case subscription_options_reserved:
+        return "reserved subscription option bits must be 0 [MQTT-3.8.3-5] (3.1.1: [MQTT-3-8.3-4])";
+    case subscription_qos_invalid: return "maximum QoS 3 in subscription options (MQTT 5 §3.8.3.1)";
+    case retain_handling_invalid: return "retain handling 3 is not allowed (MQTT 5 §3.8.3.1)";
+    case no_local_on_shared_subscription: return "no local set on a shared subscription [MQTT-3.8.3-4]";
+    case requires_v5:
+        return "a field set that only MQTT 5 has: reason code, property or subscription option (MQTT 5 §2.2.2, §2.4, §3.8.3.1)";
+    case packet_type_mismatch:
+        return std::string{"the packet is a "} + std::string{to_string(static_cast<packet_type>(value))} +
+               ", not of this type (MQTT 5 §2.1.2)";
+    }
+    return "unknown codec error";
+}
+
+namespace detail {
+
+class codec_rule_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "ctmqtt.codec.rule"; }
+    std::string message(int v) const override { return rule_message(static_cast<codec_errc>(v & 0xFF)); }
+};
+
+} // namespace detail
+
+/// The category of codec_errc conditions (the rule alone).
+inline const std::error_category& codec_rule_category() noexcept {
+    static const detail::codec_rule_category_impl category;
+    return category;
+}
+
+namespace detail {
+
+class codec_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "ctmqtt.codec"; }
+    std::string message(int v) const override {
+        const auto rule = static_cast<codec_errc>(v & 0xFF);
+        const auto packet = static_cast<packet_type>((v >> 8) & 0xFF);
+        const auto detail = static_cast<unsigned>((v >> 16) & 0xFF);
+        std::string prefix{to_string(packet)};
+        if (packet == packet_type::reserved) prefix = "packet";
+        return prefix + ": " + rule_message(rule, packet, detail);
+    }
+    std::error_condition default_error_condition(int v) const noexcept override {
+        return {v & 0xFF, codec_rule_category()};
+    }
+};
+
+} // namespace detail
+
+/// The category of codec errors: the message names packet, rule and statement.
+inline const std::error_category& codec_category() noexcept {
+    static const detail::codec_category_impl category;
+    return category;
+}
+
+/// An error for `rule` found in a packet of type `packet`; `detail` is the
+/// property identifier or reason code the rule is about, if any.
+inline std::error_code make_error_code(codec_errc rule, packet_type packet,
+                                       unsigned detail = 0) noexcept {
+    return {static_cast<int>(static_cast<unsigned>(rule) | (static_cast<unsigned>(packet) << 8) |
+                             ((detail & 0xFF) << 16)),
+            codec_category()};
+}
+
+inline std::error_condition make_error_condition(codec_errc rule) noexcept {
+    return {static_cast<int>(rule), codec_rule_category()};
+}
+
+/// The rule an error from the codec is about.
+inline codec_errc rule_of(const std::error_code& ec) noexcept {
+    return static_cast<codec_errc>(ec.value() & 0xFF);
+}
+
+/// The packet type an error from the codec is about.
+inline packet_type packet_of(const std::error_code& ec) noexcept {
+    return static_cast<packet_type>((ec.value() >> 8) & 0xFF);
+}
+
+/// A rule found broken during decoding or encoding, with its detail byte;
+/// becomes a std::error_code once the packet type is known. Empty means OK.
+struct fault {
+    codec_errc rule{};
+    std::uint8_t detail = 0;
+
+    constexpr fault() noexcept = default;
+    constexpr fault(codec_errc r, std::uint8_t d = 0) noexcept : rule(r), detail(d) {}
+    constexpr explicit operator bool() const noexcept { return rule != codec_errc{}; }
+    std::error_code in(packet_type packet) const noexcept {
+        return make_error_code(rule, packet, detail);
+    }
+};
+
+} // namespace ctmqtt
+
+template <>
+struct std::is_error_condition_enum<ctmqtt::codec_errc> : std::true_type {};
+// ---- end include/ctmqtt/core/error.hpp ----
+// ---- begin include/ctmqtt/core/list_view.hpp ----
+// list_view<T, Codec>: the repeated entries of a packet payload (topic
+// filters of SUBSCRIBE and UNSUBSCRIBE, reason codes of SUBACK and UNSUBACK).
+// When encoding it views the caller's std::span<const T>; when decoding it
+// views the validated bytes of the input and decodes one entry per step,
+// so neither direction allocates or copies.
+
+#include <iterator>
+
+// ---- begin include/ctmqtt/core/wire.hpp ----
+// Wire primitives (MQTT 5 §1.5): one-, two- and four-byte integers, variable
+// byte integers, UTF-8 strings, binary data and string pairs. Each is a type
+// with the same four static functions, which the packet descriptions name as
+// the wire type of a field:
+//   size(v)       encoded size in bytes
+//   write(v, out) writes v, returns the end of what was written
+//   read(r, v)    reads v from a reader, validating it; returns a fault
+//   check(v)      what read() would reject, for the encoder
+// Reading never copies: strings and binary data are views into the input.
+
+#include <cstring>
+
+// ---- begin include/ctmqtt/core/utf8.hpp ----
+// UTF-8 validation for MQTT strings (MQTT 5 §1.5.4): well-formed per RFC 3629
+// (no overlong forms, no surrogates U+D800..U+DFFF, nothing above U+10FFFF)
+// [MQTT-1.5.4-1], and no U+0000 [MQTT-1.5.4-2].
+
+
+
+namespace ctmqtt {
+
+namespace detail {
+
+// Validates s from index i on, one code point at a time.
+constexpr fault validate_utf8_from(std::string_view s, std::size_t i) noexcept {
+    const std::size_t n = s.size();
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            if (c == 0) return codec_errc::utf8_null;
+            ++i;
+            continue;
+        }
+        std::size_t need;
+        unsigned lower = 0x80, upper = 0xBF; // bounds of the second byte
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0) lower = 0xA0;      // overlong
+            else if (c == 0xED) upper = 0x9F; // surrogates U+D800..U+DFFF
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0) lower = 0x90;      // overlong
+            else if (c == 0xF4) upper = 0x8F; // above U+10FFFF
+        } else {
+            return codec_errc::utf8_malformed; // a continuation byte, C0, C1 or F5..FF
+        }
+        if (n - i <= need) return codec_errc::utf8_malformed;
+        const auto second = static_cast<unsigned char>(s[i + 1]);
+        if (second < lower || second > upper) return codec_errc::utf8_malformed;
+        for (std::size_t k = 2; k <= need; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return codec_errc::utf8_malformed;
+        i += need + 1;
+    }
+    return {};
+}
+
+} // namespace detail
+
+/// Checks that `s` is a valid MQTT UTF-8 string body (not its length).
+constexpr fault validate_utf8(std::string_view s) noexcept {
+    std::size_t i = 0;
+    if (!std::is_constant_evaluated()) {
+        // Fast path: eight ASCII bytes at a time, none zero.
+        constexpr std::uint64_t high = 0x8080808080808080ull;
+        constexpr std::uint64_t ones = 0x0101010101010101ull;
+        while (s.size() - i >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            if (((w | ((w - ones) & ~w)) & high) != 0) break; // non-ASCII or a zero byte
+            i += 8;
+        }
+    }
+    return detail::validate_utf8_from(s, i);
+}
+
+/// True if `s` is a valid MQTT UTF-8 string (well-formed, no U+0000, at most 65,535 bytes).
+constexpr bool is_valid_utf8(std::string_view s) noexcept {
+    return s.size() <= max_string_length && !validate_utf8(s);
+}
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/utf8.hpp ----
+
+namespace ctmqtt::wire {
+
+/// A cursor over the bytes of one packet body.
+struct reader {
+    const std::byte* pos;
+    const std::byte* end;
+
+    constexpr reader(const std::byte* b, const std::byte* e) noexcept : pos(b), end(e) {}
+    explicit constexpr reader(bytes_view b) noexcept : pos(b.data()), end(b.data() + b.size()) {}
+
+    constexpr std::size_t remaining() const noexcept { return static_cast<std::size_t>(end - pos); }
+    constexpr bool empty() const noexcept { return pos == end; }
+};
+
+constexpr std::byte* put(std::byte* out, std::uint8_t v) noexcept {
+    *out = static_cast<std::byte>(v);
+    return out + 1;
+}
+
+constexpr std::byte* put(std::byte* out, const void* data, std::size_t n) noexcept {
+    if (n != 0) std::memcpy(out, data, n);
+    return out + n;
+}
+
+/// One byte.
+struct u8 {
+    using value_type = std::uint8_t;
+    static constexpr std::size_t size(value_type) noexcept { return 1; }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept { return put(out, v); }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        if (r.empty()) return codec_errc::field_truncated;
+        v = static_cast<std::uint8_t>(*r.pos++);
+        return {};
+    }
+    static constexpr fault check(value_type) noexcept { return {}; }
+};
+
+/// Two byte integer, big-endian (MQTT 5 §1.5.2).
+struct u16 {
+    using value_type = std::uint16_t;
+    static constexpr std::size_t size(value_type) noexcept { return 2; }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept {
+        out[0] = static_cast<std::byte>(v >> 8);
+        out[1] = static_cast<std::byte>(v & 0xFF);
+        return out + 2;
+    }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        if (r.remaining() < 2) return codec_errc::field_truncated;
+        v = static_cast<std::uint16_t>((static_cast<unsigned>(r.pos[0]) << 8) |
+                                       static_cast<unsigned>(r.pos[1]));
+        r.pos += 2;
+        return {};
+    }
+    static constexpr fault check(value_type) noexcept { return {}; }
+};
+
+/// Four byte integer, big-endian (MQTT 5 §1.5.3).
+struct u32 {
+    using value_type = std::uint32_t;
+    static constexpr std::size_t size(value_type) noexcept { return 4; }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept {
+        out[0] = static_cast<std::byte>(v >> 24);
+        out[1] = static_cast<std::byte>((v >> 16) & 0xFF);
+        out[2] = static_cast<std::byte>((v >> 8) & 0xFF);
+        out[3] = static_cast<std::byte>(v & 0xFF);
+        return out + 4;
+    }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        if (r.remaining() < 4) return codec_errc::field_truncated;
+        v = (static_cast<std::uint32_t>(r.pos[0]) << 24) | (static_cast<std::uint32_t>(r.pos[1]) << 16) |
+            (static_cast<std::uint32_t>(r.pos[2]) << 8) | static_cast<std::uint32_t>(r.pos[3]);
+        r.pos += 4;
+        return {};
+    }
+    static constexpr fault check(value_type) noexcept { return {}; }
+};
+
+/// Variable byte integer (MQTT 5 §1.5.5): at most 4 bytes, shortest form.
+struct varint {
+    using value_type = std::uint32_t;
+    static constexpr std::size_t size(value_type v) noexcept {
+        return v < 128u ? 1 : v < 16'384u ? 2 : v < 2'097'152u ? 3 : 4;
+    }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept {
+        do {
+            auto b = static_cast<std::uint8_t>(v & 0x7F);
+            v >>= 7;
+            if (v != 0) b = static_cast<std::uint8_t>(b | 0x80);
+            *out++ = static_cast<std::byte>(b);
+        } while (v != 0);
+        return out;
+    }
+    /// Reads from [p, end); on success stores the value and advances p.
+    /// Returns incomplete_packet when the data ends inside the integer.
+    static constexpr fault read(const std::byte*& p, const std::byte* end, value_type& v) noexcept {
+        if (p != end && static_cast<std::uint8_t>(*p) < 0x80) { // one byte: the common case
+            v = static_cast<std::uint8_t>(*p++);
+            return {};
+        }
+        std::uint32_t value = 0;
+        for (unsigned i = 0; i < 4; ++i) {
+            if (p + i == end) return codec_errc::incomplete_packet;
+            const auto b = static_cast<std::uint32_t>(p[i]);
+            value |= (b & 0x7F) << (7 * i);
+            if ((b & 0x80) == 0) {
+                if (b == 0 && i != 0) return codec_errc::varint_not_minimal; // [MQTT-1.5.5-1]
+                v = value;
+                p += i + 1;
+                return {};
+            }
+        }
+        return codec_errc::varint_too_long;
+    }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        auto f = read(r.pos, r.end, v);
+        return f.rule == codec_errc::incomplete_packet ? fault{codec_errc::field_truncated} : f;
+    }
+    static constexpr fault check(value_type v) noexcept {
+        return v > max_variable_byte_integer ? fault{codec_errc::value_too_large} : fault{};
+    }
+};
+
+/// Binary data: two-byte length then the bytes (MQTT 5 §1.5.6).
+struct binary {
+    using value_type = bytes_view;
+    static constexpr std::size_t size(value_type v) noexcept { return 2 + v.size(); }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept {
+        out = u16::write(static_cast<std::uint16_t>(v.size()), out);
+        return put(out, v.data(), v.size());
+    }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        std::uint16_t n = 0;
+        if (auto f = u16::read(r, n)) return f;
+        if (r.remaining() < n) return codec_errc::field_truncated;
+        v = {r.pos, n};
+        r.pos += n;
+        return {};
+    }
+    static constexpr fault check(value_type v) noexcept {
+        return v.size() > max_string_length ? fault{codec_errc::string_too_long} : fault{};
+    }
+};
+
+/// UTF-8 encoded string: two-byte length then the text (MQTT 5 §1.5.4).
+struct utf8 {
+    using value_type = std::string_view;
+    static constexpr std::size_t size(value_type v) noexcept { return 2 + v.size(); }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept {
+        out = u16::write(static_cast<std::uint16_t>(v.size()), out);
+        return put(out, v.data(), v.size());
+    }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        bytes_view b;
+        if (auto f = binary::read(r, b)) return f;
+        v = as_string(b);
+        return validate_utf8(v);
+    }
+    static constexpr fault check(value_type v) noexcept {
+        if (v.size() > max_string_length) return codec_errc::string_too_long;
+        return validate_utf8(v);
+    }
+};
+
+/// UTF-8 string pair (MQTT 5 §1.5.7).
+struct pair {
+    using value_type = string_pair;
+    static constexpr std::size_t size(const value_type& v) noexcept { return 4 + v.name.size() + v.value.size(); }
+    static constexpr std::byte* write(const value_type& v, std::byte* out) noexcept {
+        return utf8::write(v.value, utf8::write(v.name, out));
+    }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        if (auto f = utf8::read(r, v.name)) return f;
+        return utf8::read(r, v.value);
+    }
+    static constexpr fault check(const value_type& v) noexcept {
+        if (auto f = utf8::check(v.name)) return f;
+        return utf8::check(v.value);
+    }
+};
+
+} // namespace ctmqtt::wire
+// ---- end include/ctmqtt/core/wire.hpp ----
+
+namespace ctmqtt {
+
+template <class T, class Codec>
+class list_view {
+public:
+    using value_type = T;
+    using codec = Codec;
+
+    constexpr list_view() noexcept = default;
+    template <std::size_t N>
+    constexpr list_view(std::span<const T, N> items) noexcept : items_(items) {}
+    template <std::size_t N>
+    constexpr list_view(std::span<T, N> items) noexcept : items_(items) {}
+    template <std::size_t N>
+    constexpr list_view(const T (&items)[N]) noexcept : items_(items) {}
+
+    /// Used by the decoder: `count` entries, already validated, in [begin, end).
+    static constexpr list_view from_wire(const std::byte* begin, const std::byte* end, std::uint32_t count,
+                                         protocol_version version) noexcept {
+        list_view l;
+        l.begin_ = begin;
+        l.end_ = end;
+        l.count_ = count;
+        l.version_ = version;
+        l.from_wire_ = true;
+        return l;
+    }
+
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = T;
+        using difference_type = std::ptrdiff_t;
+        using reference = T;
+        using pointer = void;
+
+        constexpr iterator() noexcept = default;
+        constexpr T operator*() const noexcept { return owner_->from_wire_ ? current_ : owner_->items_[index_]; }
+        constexpr iterator& operator++() noexcept {
+            ++index_;
+            if (owner_->from_wire_) load();
+            return *this;
+        }
+        constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
+        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+
+    private:
+        friend class list_view;
+        constexpr iterator(const list_view* owner, std::size_t index) noexcept
+            : owner_(owner), index_(index), cursor_(owner->begin_, owner->end_) {
+            if (owner_->from_wire_) load();
+        }
+        constexpr void load() noexcept {
+            if (index_ < owner_->count_) (void)Codec::read(cursor_, current_, owner_->version_);
+        }
+        const list_view* owner_ = nullptr;
+        std::size_t index_ = 0;
+        wire::reader cursor_{nullptr, nullptr};
+        T current_{};
+    };
+
+    constexpr iterator begin() const noexcept { return iterator{this, 0}; }
+    constexpr iterator end() const noexcept {
+        iterator e;
+        e.index_ = size();
+        return e;
+    }
+    constexpr std::size_t size() const noexcept { return from_wire_ ? count_ : items_.size(); }
+    constexpr bool empty() const noexcept { return size() == 0; }
+
+    /// The encoded entries when this view came from the wire (empty otherwise).
+    constexpr bytes_view wire_bytes() const noexcept {
+        return from_wire_ ? bytes_view{begin_, static_cast<std::size_t>(end_ - begin_)} : bytes_view{};
+    }
+
+private:
+    std::span<const T> items_{};
+    const std::byte* begin_ = nullptr;
+    const std::byte* end_ = nullptr;
+    std::uint32_t count_ = 0;
+    protocol_version version_ = protocol_version::v5;
+    bool from_wire_ = false;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/list_view.hpp ----
+// ---- begin include/ctmqtt/core/properties.hpp ----
+// Property sets (MQTT 5 §2.2.2), generated from property_table.
+//
+// property_set<Scope> holds exactly the properties that Scope allows: a
+// std::optional for each property that may appear once, a repeated_property
+// view for each that may repeat (User Property; Subscription Identifier in
+// PUBLISH). get<id>() and set<id>() of a property the scope does not allow
+// fail to compile. Decoding checks identifiers, placement, repetition and
+// value ranges, and keeps views into the input (nothing is copied).
+
+#include <tuple>
+#include <utility>
+
+// ---- begin include/ctmqtt/core/topic.hpp ----
+// Topic names and topic filters (MQTT 5 §4.7) and shared subscriptions
+// (MQTT 5 §4.8.2): validation, matching, and parsing of $share/{name}/{filter}.
+
+
+
+namespace ctmqtt {
+
+/// Checks a topic name as PUBLISH carries it: no wildcards [MQTT-3.3.2-2] and
+/// at least one character [MQTT-4.7.3-1] (the UTF-8 rules are checked by the
+/// string field that carries it). An empty name is allowed only with a topic
+/// alias; the packet description checks that case.
+/// True if `s` contains '+' or '#'. (On the hot path of every PUBLISH, so it
+/// looks at eight bytes at a time; std::string_view::find_first_of costs a
+/// memchr call per character with libstdc++.)
+constexpr bool contains_wildcard(std::string_view s) noexcept {
+    std::size_t i = 0;
+    if (!std::is_constant_evaluated()) {
+        constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+        constexpr std::uint64_t plus = ones * '+', hash = ones * '#';
+        while (s.size() - i >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            const std::uint64_t a = w ^ plus, b = w ^ hash; // a zero byte where w has '+' / '#'
+            if ((((a - ones) & ~a) | ((b - ones) & ~b)) & high) break;
+            i += 8;
+        }
+    }
+    for (; i < s.size(); ++i)
+        if (s[i] == '+' || s[i] == '#') return true;
+    return false;
+}
+
+constexpr fault validate_topic_name(std::string_view name) noexcept {
+    if (name.empty()) return codec_errc::topic_name_empty;
+    if (contains_wildcard(name)) return codec_errc::topic_name_wildcard;
+    return {};
+}
+
+/// A shared subscription split into its parts (MQTT 5 §4.8.2).
+struct shared_subscription {
+    std::string_view share_name;
+    std::string_view topic_filter;
+};
+
+inline constexpr std::string_view shared_subscription_prefix = "$share/";
+
+/// True if `filter` starts with "$share/" (it is then a shared subscription,
+/// valid or not).
+constexpr bool is_shared_subscription(std::string_view filter) noexcept {
+    return filter.starts_with(shared_subscription_prefix);
+}
+
+/// Splits "$share/{ShareName}/{filter}"; nullopt if `filter` is not of that form.
+constexpr std::optional<shared_subscription> parse_shared_subscription(std::string_view filter) noexcept {
+    if (!is_shared_subscription(filter)) return std::nullopt;
+    auto rest = filter.substr(shared_subscription_prefix.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+    return shared_subscription{rest.substr(0, slash), rest.substr(slash + 1)};
+}
+
+namespace detail {
+
+constexpr fault validate_plain_filter(std::string_view filter) noexcept {
+    if (filter.empty()) return codec_errc::topic_filter_empty;
+    for (std::size_t i = 0; i < filter.size(); ++i) {
+        const char c = filter[i];
+        if (c != '+' && c != '#') continue;
+        const bool starts_level = i == 0 || filter[i - 1] == '/';
+        if (c == '#') {
+            // '#' alone in the last level [MQTT-4.7.1-1]
+            if (!starts_level || i + 1 != filter.size()) return codec_errc::topic_filter_multi_level_wildcard;
+        } else if (!starts_level || (i + 1 != filter.size() && filter[i + 1] != '/')) {
+            return codec_errc::topic_filter_single_level_wildcard; // [MQTT-4.7.1-2]
+        }
+    }
+    return {};
+}
+
+} // namespace detail
+
+/// Checks a topic filter as SUBSCRIBE and UNSUBSCRIBE carry it: at least one
+/// character, '#' alone in the last level, '+' alone in its level, and for a
+/// shared subscription a non-empty ShareName without '/', '+' or '#' followed
+/// by a valid filter [MQTT-4.8.2-1] [MQTT-4.8.2-2].
+/// With `shared_rules` false (MQTT 3.1.1, which has no shared subscriptions)
+/// a "$share/" filter is checked as an ordinary one.
+constexpr fault validate_topic_filter(std::string_view filter, bool shared_rules = true) noexcept {
+    if (shared_rules && is_shared_subscription(filter)) {
+        const auto shared = parse_shared_subscription(filter);
+        if (!shared || contains_wildcard(shared->share_name) ||
+            shared->topic_filter.empty())
+            return codec_errc::shared_subscription_invalid;
+        return detail::validate_plain_filter(shared->topic_filter);
+    }
+    return detail::validate_plain_filter(filter);
+}
+
+constexpr bool is_valid_topic_name(std::string_view name) noexcept {
+    return name.size() <= max_string_length && !validate_topic_name(name) && !validate_utf8(name);
+}
+
+constexpr bool is_valid_topic_filter(std::string_view filter) noexcept {
+    return filter.size() <= max_string_length && !validate_topic_filter(filter) && !validate_utf8(filter);
+}
+
+/// True if topic name `name` matches topic filter `filter` (MQTT 5 §4.7).
+/// A shared subscription matches as its inner filter does. Filters starting
+/// with a wildcard do not match names starting with '$' [MQTT-4.7.2-1].
+/// Both arguments are assumed valid.
+constexpr bool topic_matches(std::string_view filter, std::string_view name) noexcept {
+    if (auto shared = parse_shared_subscription(filter)) filter = shared->topic_filter;
+    if (!name.empty() && name.front() == '$' && !filter.empty() &&
+        (filter.front() == '+' || filter.front() == '#'))
+        return false;
+    std::size_t f = 0, n = 0;
+    while (true) {
+        // Here f and n are at the starts of a level.
+        if (f < filter.size() && filter[f] == '#') return true; // matches the parent and every child
+        const auto f_end = std::min(filter.find('/', f), filter.size());
+        const auto n_end = std::min(name.find('/', n), name.size());
+        const auto f_level = filter.substr(f, f_end - f);
+        if (f_level != "+" && f_level != name.substr(n, n_end - n)) return false;
+        const bool f_last = f_end == filter.size();
+        const bool n_last = n_end == name.size();
+        if (n_last) {
+            // "a/#" also matches "a": the filter may continue with exactly "/#".
+            return f_last || filter.substr(f_end) == "/#";
+        }
+        if (f_last) return false;
+        f = f_end + 1;
+        n = n_end + 1;
+    }
+}
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/topic.hpp ----
+
+namespace ctmqtt {
+
+namespace detail {
+
+template <property_wire W>
+struct property_wire_type;
+template <> struct property_wire_type<property_wire::byte> { using type = wire::u8; };
+template <> struct property_wire_type<property_wire::two_byte> { using type = wire::u16; };
+template <> struct property_wire_type<property_wire::four_byte> { using type = wire::u32; };
+template <> struct property_wire_type<property_wire::varint> { using type = wire::varint; };
+template <> struct property_wire_type<property_wire::utf8> { using type = wire::utf8; };
+template <> struct property_wire_type<property_wire::binary> { using type = wire::binary; };
+template <> struct property_wire_type<property_wire::string_pair> { using type = wire::pair; };
+
+// Skips one value of wire type w, validating it as read() would.
+constexpr fault skip_property_value(wire::reader& r, property_wire w) noexcept {
+    switch (w) {
+    case property_wire::byte: { std::uint8_t v; return wire::u8::read(r, v); }
+    case property_wire::two_byte: { std::uint16_t v; return wire::u16::read(r, v); }
+    case property_wire::four_byte: { std::uint32_t v; return wire::u32::read(r, v); }
+    case property_wire::varint: { std::uint32_t v; return wire::varint::read(r, v); }
+    case property_wire::utf8: { std::string_view v; return wire::utf8::read(r, v); }
+    case property_wire::binary: { bytes_view v; return wire::binary::read(r, v); }
+    case property_wire::string_pair: { string_pair v; return wire::pair::read(r, v); }
+    }
+    return codec_errc::property_unknown;
+}
+
+} // namespace detail
+
+/// The wire type (wire::u8, wire::utf8, ...) of property `Id`.
+template <property_id Id>
+using property_wire_t = typename detail::property_wire_type<info(Id).wire>::type;
+
+/// The value type of property `Id` (std::uint8_t, std::uint16_t, std::uint32_t,
+/// std::string_view, bytes_view or string_pair).
+template <property_id Id>
+using property_value_t = typename property_wire_t<Id>::value_type;
+
+/// The values of a property that may repeat: either a view over a decoded
+/// property block (which it scans for its identifier) or the caller's span.
+template <property_id Id>
+class repeated_property {
+public:
+    using value_type = property_value_t<Id>;
+
+    constexpr repeated_property() noexcept = default;
+    template <std::size_t N>
+    constexpr repeated_property(std::span<const value_type, N> items) noexcept : items_(items) {}
+    template <std::size_t N>
+    constexpr repeated_property(std::span<value_type, N> items) noexcept : items_(items) {}
+    template <std::size_t N>
+    constexpr repeated_property(const value_type (&items)[N]) noexcept : items_(items) {}
+
+    /// Used by the decoder: the validated property block and how many times Id occurs in it.
+    static constexpr repeated_property from_block(bytes_view block, std::uint32_t count) noexcept {
+        repeated_property r;
+        r.block_ = block;
+        r.count_ = count;
+        r.from_block_ = true;
+        return r;
+    }
+
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = property_value_t<Id>;
+        using difference_type = std::ptrdiff_t;
+        using reference = value_type;
+        using pointer = void;
+
+        constexpr iterator() noexcept = default;
+        constexpr value_type operator*() const noexcept { return owner_->from_block_ ? current_ : owner_->items_[index_]; }
+        constexpr iterator& operator++() noexcept {
+            ++index_;
+            if (owner_->from_block_) seek();
+            return *this;
+        }
+        constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
+        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+
+    private:
+        friend class repeated_property;
+        constexpr iterator(const repeated_property* owner, std::size_t index) noexcept
+            : owner_(owner), index_(index), cursor_(owner->block_.data(), owner->block_.data() + owner->block_.size()) {
+            if (owner_->from_block_ && index_ < owner_->size()) seek();
+        }
+        // Advances the cursor to the next occurrence of Id and decodes it.
+        // The block was validated when it was decoded, so reads cannot fail.
+        constexpr void seek() noexcept {
+            if (index_ >= owner_->size()) return;
+            while (!cursor_.empty()) {
+                std::uint32_t id = 0;
+                (void)wire::varint::read(cursor_, id);
+                if (id == static_cast<std::uint32_t>(Id)) {
+                    (void)property_wire_t<Id>::read(cursor_, current_);
+                    return;
+                }
+                (void)detail::skip_property_value(cursor_, find_property(id)->wire);
+            }
+        }
+        const repeated_property* owner_ = nullptr;
+        std::size_t index_ = 0;
+        wire::reader cursor_{nullptr, nullptr};
+        value_type current_{};
+    };
+
+    constexpr iterator begin() const noexcept { return iterator{this, 0}; }
+    constexpr iterator end() const noexcept {
+        iterator e;
+        e.index_ = size();
+        return e;
+    }
+    constexpr std::size_t size() const noexcept { return from_block_ ? count_ : items_.size(); }
+    constexpr bool empty() const noexcept { return size() == 0; }
+
+private:
+    std::span<const value_type> items_{};
+    bytes_view block_{};
+    std::uint32_t count_ = 0;
+    bool from_block_ = false;
+};
+
+namespace detail {
+
+// The identifiers a scope allows, in table order.
+template <property_scope Scope>
+constexpr auto allowed_property_ids() noexcept {
+    constexpr std::size_t n = [] {
+        std::size_t count = 0;
+        for (const auto& p : property_table) count += (p.allowed & scope_bit(Scope)) != 0;
+        return count;
+    }();
+    std::array<property_id, n> ids{};
+    std::size_t i = 0;
+    for (const auto& p : property_table)
+        if ((p.allowed & scope_bit(Scope)) != 0) ids[i++] = p.id;
+    return ids;
+}
+
+template <property_scope Scope, property_id Id>
+using property_slot_t = std::conditional_t<property_repeats(Scope, Id), repeated_property<Id>,
+                                           std::optional<property_value_t<Id>>>;
+
+template <property_id Id, class V>
+constexpr fault check_property_range(const V& v) noexcept {
+    if constexpr (std::is_integral_v<V>) {
+        switch (info(Id).range) {
+        case property_range::zero_or_one:
+            if (v > 1) return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
+            break;
+        case property_range::non_zero:
+            if (v == 0) return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
+            break;
+        case property_range::any:
+        case property_range::topic_name: break;
+        }
+    } else if constexpr (std::is_same_v<V, std::string_view>) {
+        if (info(Id).range == property_range::topic_name && validate_topic_name(v))
+            return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
+    }
+    return property_wire_t<Id>::check(v);
+}
+
+template <property_scope Scope, class Seq>
+struct property_storage;
+template <property_scope Scope, std::size_t... I>
+struct property_storage<Scope, std::index_sequence<I...>> {
+    static constexpr auto ids = allowed_property_ids<Scope>();
+    using type = std::tuple<property_slot_t<Scope, ids[I]>...>;
+};
+
+} // namespace detail
+
+/// The properties of one packet (or of a will), restricted at compile time to
+/// those the scope allows.
+template <property_scope Scope>
+class property_set {
+    static constexpr auto ids = detail::allowed_property_ids<Scope>();
+    using storage = typename detail::property_storage<Scope, std::make_index_sequence<ids.size()>>::type;
+
+    template <property_id Id>
+    static constexpr std::size_t slot_index() noexcept {
+        static_assert(property_allowed(Scope, Id), "this property is not allowed in this packet (MQTT 5 §2.2.2.2)");
+        std::size_t i = 0;
+        while (i + 1 < ids.size() && ids[i] != Id) ++i; // bounded: only the static_assert reports a bad Id
+        return i;
+    }
+
+public:
+    static constexpr property_scope scope = Scope;
+
+    /// True if the scope allows property Id.
+    template <property_id Id>
+    static constexpr bool allows = property_allowed(Scope, Id);
+
+    /// The slot of property Id: a std::optional, or a repeated_property for one that may repeat.
+    template <property_id Id>
+    constexpr auto& get() noexcept { return std::get<slot_index<Id>()>(slots_); }
+    template <property_id Id>
+    constexpr const auto& get() const noexcept { return std::get<slot_index<Id>()>(slots_); }
+
+    /// Sets property Id (for one that repeats: a span of values, which must outlive the set).
+    template <property_id Id, class V>
+    constexpr property_set& set(V&& value) {
+        get<Id>() = std::forward<V>(value);
+        return *this;
+    }
+
+    /// True if no property is present.
+    constexpr bool empty() const noexcept {
+        return std::apply([](const auto&... s) { return (is_empty(s) && ...); }, slots_);
+    }
+
+    /// Calls f(property_id, value) for every property present, repeated ones once per value.
+    template <class F>
+    constexpr void for_each(F&& f) const {
+        for_each_slot([&]<property_id Id>(const auto& slot) {
+            if constexpr (property_repeats(Scope, Id)) {
+                if (!slot.empty()) for (auto v : slot) f(Id, v);
+            } else if (slot) {
+                f(Id, *slot);
+            }
+        });
+    }
+
+    // The codec below is used by the packet descriptions (describe.hpp).
+
+    /// Size of the properties without the property length.
+    constexpr std::size_t content_size() const noexcept {
+        std::size_t n = 0;
+        for_each_slot([&]<property_id Id>(const auto& slot) {
+            if constexpr (property_repeats(Scope, Id)) {
+                if (!slot.empty()) for (auto v : slot) n += 1 + property_wire_t<Id>::size(v);
+            } else if (slot) {
+                n += 1 + property_wire_t<Id>::size(*slot);
+            }
+        });
+        return n;
+    }
+
+    /// Size including the property length (MQTT 5 §2.2.2.1).
+    constexpr std::size_t encoded_size() const noexcept {
+        const auto n = content_size();
+        return wire::varint::size(static_cast<std::uint32_t>(n)) + n;
+    }
+
+    std::byte* write(std::byte* out) const noexcept {
+        out = wire::varint::write(static_cast<std::uint32_t>(content_size()), out);
+        for_each_slot([&]<property_id Id>(const auto& slot) {
+            auto write_one = [&](const auto& v) {
+                out = wire::put(out, static_cast<std::uint8_t>(Id));
+                out = property_wire_t<Id>::write(v, out);
+            };
+            if constexpr (property_repeats(Scope, Id)) {
+                if (!slot.empty()) for (auto v : slot) write_one(v);
+            } else if (slot) {
+                write_one(*slot);
+            }
+        });
+        return out;
+    }
+
+    /// What the decoder would reject, for the encoder.
+    constexpr fault check() const noexcept {
+        fault result;
+        for_each_slot([&]<property_id Id>(const auto& slot) {
+            if (result) return;
+            if constexpr (property_repeats(Scope, Id)) {
+                if (slot.empty()) return;
+                for (auto v : slot)
+                    if (auto f = detail::check_property_range<Id>(v)) { result = f; return; }
+            } else if (slot) {
+                result = detail::check_property_range<Id>(*slot);
+            }
+        });
+        return result;
+    }
+
+    /// Reads property length and properties; the set must be empty before.
+    constexpr fault read(wire::reader& r) noexcept {
+        std::uint32_t length = 0;
+        if (auto f = wire::varint::read(r, length)) return f;
+        if (length > r.remaining()) return codec_errc::property_length;
+        if (length == 0) return {}; // the common case: nothing to read
+        const bytes_view block{r.pos, length};
+        wire::reader in{r.pos, r.pos + length};
+        r.pos += length;
+        std::uint64_t seen = 0;
+        std::array<std::uint32_t, ids.size()> counts{};
+        while (!in.empty()) {
+            std::uint32_t id = static_cast<std::uint8_t>(*in.pos);
+            if (id < 0x80) ++in.pos; // every defined identifier fits one byte
+            else if (auto f = wire::varint::read(in, id)) return f;
+            const auto* p = find_property(id);
+            if (!p) return {codec_errc::property_unknown, static_cast<std::uint8_t>(id > 0xFF ? 0xFF : id)};
+            if ((p->allowed & scope_bit(Scope)) == 0) return {codec_errc::property_not_allowed, static_cast<std::uint8_t>(id)};
+            const auto bit = std::uint64_t{1} << id;
+            if ((seen & bit) != 0 && (p->repeats & scope_bit(Scope)) == 0)
+                return {codec_errc::property_duplicate, static_cast<std::uint8_t>(id)};
+            seen |= bit;
+            if (auto f = read_value(static_cast<property_id>(id), in, counts)) return f;
+        }
+        // Repeated properties become views over the block.
+        for_each_slot_mut([&]<property_id Id, std::size_t I>(auto& slot) {
+            if constexpr (property_repeats(Scope, Id)) {
+                if (counts[I] != 0) slot = repeated_property<Id>::from_block(block, counts[I]);
+            }
+        });
+        return {};
+    }
+
+private:
+    static constexpr bool is_empty(const auto& slot) noexcept {
+        if constexpr (requires { slot.has_value(); }) return !slot.has_value();
+        else return slot.empty();
+    }
+
+    template <class F, std::size_t... I>
+    constexpr void for_each_slot_impl(F& f, std::index_sequence<I...>) const {
+        (f.template operator()<ids[I]>(std::get<I>(slots_)), ...);
+    }
+    template <class F>
+    constexpr void for_each_slot(F&& f) const {
+        for_each_slot_impl(f, std::make_index_sequence<ids.size()>{});
+    }
+    template <class F, std::size_t... I>
+    constexpr void for_each_slot_mut_impl(F& f, std::index_sequence<I...>) {
+        (f.template operator()<ids[I], I>(std::get<I>(slots_)), ...);
+    }
+    template <class F>
+    constexpr void for_each_slot_mut(F&& f) {
+        for_each_slot_mut_impl(f, std::make_index_sequence<ids.size()>{});
+    }
+
+    template <std::size_t I>
+    constexpr fault read_slot(wire::reader& in, std::array<std::uint32_t, ids.size()>& counts) noexcept {
+        constexpr property_id id = ids[I];
+        property_value_t<id> v{};
+        if (auto f = property_wire_t<id>::read(in, v)) return f;
+        if (auto f = detail::check_property_range<id>(v)) return f;
+        if constexpr (property_repeats(Scope, id)) ++counts[I];
+        else std::get<I>(slots_) = v;
+        return {};
+    }
+
+    template <std::size_t... I>
+    constexpr fault read_value_impl(property_id id, wire::reader& in, std::array<std::uint32_t, ids.size()>& counts,
+                                    std::index_sequence<I...>) noexcept {
+        fault f;
+        (void)((id == ids[I] ? (f = read_slot<I>(in, counts), true) : false) || ...);
+        return f;
+    }
+    constexpr fault read_value(property_id id, wire::reader& in, std::array<std::uint32_t, ids.size()>& counts) noexcept {
+        return read_value_impl(id, in, counts, std::make_index_sequence<ids.size()>{});
+    }
+
+    storage slots_{};
+};
+
+using connect_properties = property_set<property_scope::connect>;
+using will_properties = property_set<property_scope::will>;
+using connack_properties = property_set<property_scope::connack>;
+using publish_properties = property_set<property_scope::publish>;
+using puback_properties = property_set<property_scope::puback>;
+using pubrec_properties = property_set<property_scope::pubrec>;
+using pubrel_properties = property_set<property_scope::pubrel>;
+using pubcomp_properties = property_set<property_scope::pubcomp>;
+using subscribe_properties = property_set<property_scope::subscribe>;
+using suback_properties = property_set<property_scope::suback>;
+using unsubscribe_properties = property_set<property_scope::unsubscribe>;
+using unsuback_properties = property_set<property_scope::unsuback>;
+using disconnect_properties = property_set<property_scope::disconnect>;
+using auth_properties = property_set<property_scope::auth>;
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/properties.hpp ----
+// ---- begin include/ctmqtt/core/reason_codes.hpp ----
+// Reason codes, described once (MQTT 5 §2.4, Table 2-6): value, name and the
+// packets that may carry each. basic_reason_code<P> is the reason code type of
+// packet P: it accepts at compile time only the codes P may carry, and
+// from_value() checks wire values at run time. Also the MQTT 3.1/3.1.1
+// CONNACK return codes (3.1.1 §3.2.2.3).
+
+
+
+namespace ctmqtt {
+
+/// Every MQTT 5 reason code by name. Some values have one name per packet
+/// (0x00 is Success, Normal disconnection or Granted QoS 0).
+enum class reason : std::uint8_t {
+    success = 0x00,
+    normal_disconnection = 0x00,
+    granted_qos_0 = 0x00,
+    granted_qos_1 = 0x01,
+    granted_qos_2 = 0x02,
+    disconnect_with_will_message = 0x04,
+    no_matching_subscribers = 0x10,
+    no_subscription_existed = 0x11,
+    continue_authentication = 0x18,
+    re_authenticate = 0x19,
+    unspecified_error = 0x80,
+    malformed_packet = 0x81,
+    protocol_error = 0x82,
+    implementation_specific_error = 0x83,
+    unsupported_protocol_version = 0x84,
+    client_identifier_not_valid = 0x85,
+    bad_user_name_or_password = 0x86,
+    not_authorized = 0x87,
+    server_unavailable = 0x88,
+    server_busy = 0x89,
+    banned = 0x8A,
+    server_shutting_down = 0x8B,
+    bad_authentication_method = 0x8C,
+    keep_alive_timeout = 0x8D,
+    session_taken_over = 0x8E,
+    topic_filter_invalid = 0x8F,
+    topic_name_invalid = 0x90,
+    packet_identifier_in_use = 0x91,
+    packet_identifier_not_found = 0x92,
+    receive_maximum_exceeded = 0x93,
+    topic_alias_invalid = 0x94,
+    packet_too_large = 0x95,
+    message_rate_too_high = 0x96,
+    quota_exceeded = 0x97,
+    administrative_action = 0x98,
+    payload_format_invalid = 0x99,
+    retain_not_supported = 0x9A,
+    qos_not_supported = 0x9B,
+    use_another_server = 0x9C,
+    server_moved = 0x9D,
+    shared_subscriptions_not_supported = 0x9E,
+    connection_rate_exceeded = 0x9F,
+    maximum_connect_time = 0xA0,
+    subscription_identifiers_not_supported = 0xA1,
+    wildcard_subscriptions_not_supported = 0xA2,
+};
+
+struct reason_code_info {
+    std::uint8_t value;
+    std::string_view name;
+    std::uint16_t packets; ///< bit n: packet_type n may carry it
+};
+
+namespace detail {
+constexpr std::uint16_t packets(std::initializer_list<packet_type> list) noexcept {
+    std::uint16_t m = 0;
+    for (auto t : list) m = static_cast<std::uint16_t>(m | (1u << static_cast<unsigned>(t)));
+    return m;
+}
+} // namespace detail
+
+/// The reason code table (MQTT 5 §2.4, Table 2-6).
+inline constexpr auto reason_code_table = [] {
+    using enum packet_type;
+    using detail::packets;
+    return std::array<reason_code_info, 45>{{
+        {0x00, "Success", packets({connack, puback, pubrec, pubrel, pubcomp, unsuback, auth})},
+        {0x00, "Normal disconnection", packets({disconnect})},
+        {0x00, "Granted QoS 0", packets({suback})},
+        {0x01, "Granted QoS 1", packets({suback})},
+        {0x02, "Granted QoS 2", packets({suback})},
+        {0x04, "Disconnect with Will Message", packets({disconnect})},
+        {0x10, "No matching subscribers", packets({puback, pubrec})},
+        {0x11, "No subscription existed", packets({unsuback})},
+        {0x18, "Continue authentication", packets({auth})},
+        {0x19, "Re-authenticate", packets({auth})},
+        {0x80, "Unspecified error", packets({connack, puback, pubrec, suback, unsuback, disconnect})},
+        {0x81, "Malformed Packet", packets({connack, disconnect})},
+        {0x82, "Protocol Error", packets({connack, disconnect})},
+        {0x83, "Implementation specific error", packets({connack, puback, pubrec, suback, unsuback, disconnect})},
+        {0x84, "Unsupported Protocol Version", packets({connack})},
+        {0x85, "Client Identifier not valid", packets({connack})},
+        {0x86, "Bad User Name or Password", packets({connack})},
+        {0x87, "Not authorized", packets({connack, puback, pubrec, suback, unsuback, disconnect})},
+        {0x88, "Server unavailable", packets({connack})},
+        {0x89, "Server busy", packets({connack, disconnect})},
+        {0x8A, "Banned", packets({connack})},
+        {0x8B, "Server shutting down", packets({disconnect})},
+        {0x8C, "Bad authentication method", packets({connack, disconnect})},
+        {0x8D, "Keep Alive timeout", packets({disconnect})},
+        {0x8E, "Session taken over", packets({disconnect})},
+        {0x8F, "Topic Filter invalid", packets({suback, unsuback, disconnect})},
+        {0x90, "Topic Name invalid", packets({connack, puback, pubrec, disconnect})},
+        {0x91, "Packet Identifier in use", packets({puback, pubrec, suback, unsuback})},
+        {0x92, "Packet Identifier not found", packets({pubrel, pubcomp})},
+        {0x93, "Receive Maximum exceeded", packets({disconnect})},
+        {0x94, "Topic Alias invalid", packets({disconnect})},
+        {0x95, "Packet too large", packets({connack, disconnect})},
+        {0x96, "Message rate too high", packets({disconnect})},
+        {0x97, "Quota exceeded", packets({connack, puback, pubrec, suback, disconnect})},
+        {0x98, "Administrative action", packets({disconnect})},
+        {0x99, "Payload format invalid", packets({connack, puback, pubrec, disconnect})},
+        {0x9A, "Retain not supported", packets({connack, disconnect})},
+        {0x9B, "QoS not supported", packets({connack, disconnect})},
+        {0x9C, "Use another server", packets({connack, disconnect})},
+        {0x9D, "Server moved", packets({connack, disconnect})},
+        {0x9E, "Shared Subscriptions not supported", packets({suback, disconnect})},
+        {0x9F, "Connection rate exceeded", packets({connack, disconnect})},
+        {0xA0, "Maximum connect time", packets({disconnect})},
+        {0xA1, "Subscription Identifiers not supported", packets({suback, disconnect})},
+        {0xA2, "Wildcard Subscriptions not supported", packets({suback, disconnect})},
+    }};
+}();
+
+/// The table row of a value in a packet, or nullptr if the packet may not carry it.
+constexpr const reason_code_info* find_reason_code(packet_type packet, std::uint8_t value) noexcept {
+    const auto bit = static_cast<std::uint16_t>(1u << static_cast<unsigned>(packet));
+    for (const auto& row : reason_code_table)
+        if (row.value == value && (row.packets & bit) != 0) return &row;
+    return nullptr;
+}
+
+constexpr bool reason_code_allowed(packet_type packet, std::uint8_t value) noexcept {
+    return find_reason_code(packet, value) != nullptr;
+}
+
+/// The name of a reason code as carried by a packet ("Success", "Normal
+/// disconnection", ...), or "Unknown reason code" if the packet may not carry it.
+constexpr std::string_view to_string(packet_type packet, std::uint8_t value) noexcept {
+    const auto* row = find_reason_code(packet, value);
+    return row ? row->name : std::string_view{"Unknown reason code"};
+}
+
+/// The name of a reason code regardless of packet (the first name it has).
+constexpr std::string_view to_string(reason r) noexcept {
+    for (const auto& row : reason_code_table)
+        if (row.value == static_cast<std::uint8_t>(r)) return row.name;
+    return "Unknown reason code";
+}
+
+namespace detail {
+// Called only when a reason code that the packet may not carry is used in a
+// constant expression: the compiler names this function in its error.
+inline void reason_code_not_allowed_in_this_packet() {}
+} // namespace detail
+
+/// The reason code of packet P. Constructing it from a `reason` the packet may
+/// not carry does not compile; wire values are checked by from_value().
+template <packet_type P>
+class basic_reason_code {
+public:
+    static constexpr packet_type packet = P;
+
+    /// Success / Normal disconnection / Granted QoS 0: valid for every packet that has one.
+    constexpr basic_reason_code() noexcept = default;
+
+    /// Compile-time checked: `puback.reason_code = reason::banned;` does not compile.
+    consteval basic_reason_code(reason r) : value_(static_cast<std::uint8_t>(r)) {
+        if (!reason_code_allowed(P, value_)) detail::reason_code_not_allowed_in_this_packet();
+    }
+
+    /// Run-time checked construction from a wire value.
+    static constexpr std::optional<basic_reason_code> from_value(std::uint8_t v) noexcept {
+        if (!reason_code_allowed(P, v)) return std::nullopt;
+        basic_reason_code c;
+        c.value_ = v;
+        return c;
+    }
+
+    /// Run-time checked construction from a name.
+    static constexpr std::optional<basic_reason_code> from_reason(reason r) noexcept {
+        return from_value(static_cast<std::uint8_t>(r));
+    }
+
+    constexpr std::uint8_t value() const noexcept { return value_; }
+    constexpr bool is_error() const noexcept { return value_ >= 0x80; }
+    constexpr std::string_view name() const noexcept { return to_string(P, value_); }
+
+    friend constexpr bool operator==(basic_reason_code a, basic_reason_code b) noexcept {
+        return a.value_ == b.value_;
+    }
+    friend constexpr bool operator==(basic_reason_code a, reason b) noexcept {
+        return a.value_ == static_cast<std::uint8_t>(b);
+    }
+
+private:
+    std::uint8_t value_ = 0;
+};
+
+template <packet_type P>
+constexpr std::string_view to_string(basic_reason_code<P> code) noexcept {
+    return code.name();
+}
+
+using connack_reason_code = basic_reason_code<packet_type::connack>;
+using puback_reason_code = basic_reason_code<packet_type::puback>;
+using pubrec_reason_code = basic_reason_code<packet_type::pubrec>;
+using pubrel_reason_code = basic_reason_code<packet_type::pubrel>;
+using pubcomp_reason_code = basic_reason_code<packet_type::pubcomp>;
+using suback_reason_code = basic_reason_code<packet_type::suback>;
+using unsuback_reason_code = basic_reason_code<packet_type::unsuback>;
+using disconnect_reason_code = basic_reason_code<packet_type::disconnect>;
+using auth_reason_code = basic_reason_code<packet_type::auth>;
+
+/// CONNACK return codes of MQTT 3.1 and 3.1.1 (3.1.1 §3.2.2.3, Table 3.1).
+enum class connect_return_code : std::uint8_t {
+    accepted = 0,
+    unacceptable_protocol_version = 1,
+    identifier_rejected = 2,
+    server_unavailable = 3,
+    bad_user_name_or_password = 4,
+    not_authorized = 5,
+};
+
+constexpr std::string_view to_string(connect_return_code c) noexcept {
+    switch (c) {
+    case connect_return_code::accepted: return "Connection Accepted";
+    case connect_return_code::unacceptable_protocol_version:
+        return "Connection Refused, unacceptable protocol version";
+    case connect_return_code::identifier_rejected: return "Connection Refused, identifier rejected";
+    case connect_return_code::server_unavailable: return "Connection Refused, Server unavailable";
+    case connect_return_code::bad_user_name_or_password:
+        return "Connection Refused, bad user name or password";
+    case connect_return_code::not_authorized: return "Connection Refused, not authorized";
+    }
+    return "Connection Refused, unknown return code";
+}
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/reason_codes.hpp ----
+
+namespace ctmqtt {
+
+/// Specialised once per packet type (and per list entry type) in core/packets/.
+template <class T>
+struct description;
+
+namespace describe {
+
+/// A string usable as a template argument: the name of a field.
+template <std::size_t N>
+struct fixed_string {
+    char text[N]{};
+    constexpr fixed_string(const char (&s)[N]) noexcept { std::copy_n(s, N, text); }
+    constexpr std::string_view view() const noexcept { return {text, N - 1}; }
+};
+
+// ---------------------------------------------------------------- presence
+
+inline constexpr auto always = [](const auto&, protocol_version) { return true; };
+inline constexpr auto v5_only = [](const auto&, protocol_version v) { return v == protocol_version::v5; };
+inline constexpr auto before_v5 = [](const auto&, protocol_version v) { return v != protocol_version::v5; };
+
+/// Present when Pred(packet, version) holds, on both sides; with V5Only, only
+/// in MQTT 5 (a value set for an older version is then refused, not dropped).
+template <auto Pred, bool V5Only = false>
+struct when {
+    static constexpr bool v5_feature = V5Only;
+    template <class P>
+    static constexpr bool encode(const P& p, protocol_version v) noexcept {
+        return (!V5Only || v == protocol_version::v5) && Pred(p, v);
+    }
+    template <class P>
+    static constexpr bool decode(const P& p, protocol_version v, const wire::reader&) noexcept {
+        return encode(p, v);
+    }
+    /// Would the field be written if the version were 5.0?
+    template <class P>
+    static constexpr bool in_v5(const P& p) noexcept { return Pred(p, protocol_version::v5); }
+};
+
+/// MQTT 5 short forms (§3.4.2.1 and siblings): written when Pred holds, read
+/// when any bytes remain. Used for trailing reason codes and properties.
+template <auto Pred>
+struct tail_when {
+    static constexpr bool v5_feature = true;
+    template <class P>
+    static constexpr bool in_v5(const P& p) noexcept { return Pred(p, protocol_version::v5); }
+    template <class P>
+    static constexpr bool encode(const P& p, protocol_version v) noexcept {
+        return v == protocol_version::v5 && Pred(p, v);
+    }
+    template <class P>
+    static constexpr bool decode(const P&, protocol_version v, const wire::reader& r) noexcept {
+        return v == protocol_version::v5 && !r.empty();
+    }
+};
+
+using present_always = when<always>;
+using present_in_v5 = when<always, true>;
+
+// ---------------------------------------------------------------- accessors
+
+/// A data member.
+template <auto M>
+struct member {
+    template <class P>
+    static constexpr const auto& get(const P& p) noexcept { return p.*M; }
+    template <class P>
+    static constexpr auto& ref(P& p) noexcept { return p.*M; }
+    template <class P, class V>
+    static constexpr fault set(P& p, const V& v) noexcept {
+        p.*M = v;
+        return {};
+    }
+};
+
+/// The value inside a std::optional member (read only when present).
+template <auto M>
+struct optional_value {
+    template <class P>
+    static constexpr const auto& get(const P& p) noexcept { return *(p.*M); }
+    template <class P, class V>
+    static constexpr fault set(P& p, const V& v) noexcept {
+        p.*M = v;
+        return {};
+    }
+};
+
+/// Member Inner of the struct inside std::optional member Outer, used only
+/// where the field's presence guarantees Outer is engaged.
+template <auto Outer, auto Inner>
+struct in_optional {
+    template <class P>
+    static constexpr const auto& get(const P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    template <class P>
+    static constexpr auto& ref(P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    template <class P, class V>
+    static constexpr fault set(P& p, const V& v) noexcept {
+        (*(p.*Outer)).*Inner = v;
+        return {};
+    }
+};
+
+/// Whether a std::optional member is present (a flag bit).
+template <auto M>
+struct has_value {
+    template <class P>
+    static constexpr bool get(const P& p) noexcept { return (p.*M).has_value(); }
+    template <class P>
+    static constexpr fault set(P& p, bool present) noexcept {
+        if (present) (p.*M).emplace();
+        else (p.*M).reset();
+        return {};
+    }
+};
+
+/// Member Inner of the struct inside std::optional member Outer. Reading a
+/// non-default value while Outer is absent is the fault AbsentRule.
+template <auto Outer, auto Inner, codec_errc AbsentRule>
+struct optional_member {
+    template <class P>
+    static constexpr auto get(const P& p) noexcept {
+        using V = std::remove_cvref_t<decltype((*(p.*Outer)).*Inner)>;
+        return (p.*Outer) ? (*(p.*Outer)).*Inner : V{};
+    }
+    template <class P>
+    static constexpr auto& ref(P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    template <class P, class V>
+    static constexpr fault set(P& p, const V& v) noexcept {
+        if (!(p.*Outer)) return v == V{} ? fault{} : fault{AbsentRule};
+        (*(p.*Outer)).*Inner = v;
+        return {};
+    }
+};
+
+// ---------------------------------------------------------------- bit fields
+
+/// How a value is stored in a few bits, and which bit patterns are valid.
+template <class T>
+struct bit_value {
+    static constexpr unsigned to(T v) noexcept { return static_cast<unsigned>(v); }
+    static constexpr bool valid(unsigned raw) noexcept {
+        if constexpr (std::is_same_v<T, qos> || std::is_same_v<T, retain_handling>) return raw <= 2;
+        else return true;
+    }
+    static constexpr T from(unsigned raw) noexcept {
+        if constexpr (std::is_same_v<T, bool>) return raw != 0;
+        else return static_cast<T>(raw);
+    }
+};
+
+/// Width bits at Shift holding the value of accessor Acc. A bit pattern that
+/// bit_value rejects is the fault Invalid. Where Present does not hold (e.g.
+/// 5.0-only subscription options in 3.1.1) the bits are reserved: non-zero is
+/// the fault Reserved.
+template <fixed_string Name, class Acc, unsigned Shift, unsigned Width, codec_errc Invalid = codec_errc{},
+          auto Present = always, codec_errc Reserved = codec_errc{}>
+struct bits {
+    static constexpr std::string_view name = Name.view();
+    static constexpr unsigned mask = (1u << Width) - 1u;
+
+    template <class P>
+    using value_t = std::remove_cvref_t<decltype(Acc::get(std::declval<const P&>()))>;
+
+    template <class P>
+    static constexpr unsigned encode(const P& p, protocol_version v) noexcept {
+        if (!Present(p, v)) return 0;
+        return (bit_value<value_t<P>>::to(Acc::get(p)) & mask) << Shift;
+    }
+    template <class P>
+    static constexpr fault check(const P& p, protocol_version v) noexcept {
+        const unsigned raw = bit_value<value_t<P>>::to(Acc::get(p));
+        // Set on a version without these bits: refused, not dropped (they decode as reserved bits).
+        if (!Present(p, v)) return raw != 0 ? fault{codec_errc::requires_v5} : fault{};
+        if (raw > mask || !bit_value<value_t<P>>::valid(raw)) return Invalid;
+        return {};
+    }
+    template <class P>
+    static constexpr fault decode(P& p, protocol_version v, unsigned byte) noexcept {
+        const unsigned raw = (byte >> Shift) & mask;
+        if (!Present(p, v)) return raw != 0 ? fault{Reserved} : fault{};
+        if (!bit_value<value_t<P>>::valid(raw)) return Invalid;
+        return Acc::set(p, bit_value<value_t<P>>::from(raw));
+    }
+    template <class P, class F>
+    static constexpr void visit(const P& p, protocol_version v, F& f) {
+        if (Present(p, v)) f(name, Acc::get(p));
+    }
+};
+
+/// Bits that must hold Value (normally 0); anything else is the fault Rule.
+template <unsigned Shift, unsigned Width, codec_errc Rule, unsigned Value = 0>
+struct reserved_bits {
+    static constexpr unsigned mask = (1u << Width) - 1u;
+    template <class P>
+    static constexpr unsigned encode(const P&, protocol_version) noexcept { return Value << Shift; }
+    template <class P>
+    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    template <class P>
+    static constexpr fault decode(P&, protocol_version, unsigned byte) noexcept {
+        return ((byte >> Shift) & mask) == Value ? fault{} : fault{Rule};
+    }
+    template <class P, class F>
+    static constexpr void visit(const P&, protocol_version, F&) {}
+};
+
+// ---------------------------------------------------------------- fixed header
+
+/// Fixed-header flags that are constant for the packet type (MQTT 5 §2.1.3).
+template <std::uint8_t Flags>
+struct fixed_flags {
+    template <class P>
+    static constexpr std::uint8_t encode(const P&, protocol_version) noexcept { return Flags; }
+    template <class P>
+    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    template <class P>
+    static constexpr fault decode(P&, protocol_version, unsigned flags) noexcept {
+        return flags == Flags ? fault{} : fault{codec_errc::fixed_header_flags};
+    }
+    template <class P, class F>
+    static constexpr void visit(const P&, protocol_version, F&) {}
+};
+
+/// Fixed-header flags that carry values (PUBLISH: DUP, QoS, RETAIN).
+template <class... Bits>
+struct header_bits {
+    template <class P>
+    static constexpr std::uint8_t encode(const P& p, protocol_version v) noexcept {
+        return static_cast<std::uint8_t>((Bits::encode(p, v) | ... | 0u));
+    }
+    template <class P>
+    static constexpr fault check(const P& p, protocol_version v) noexcept {
+        fault f;
+        (void)((f = Bits::check(p, v)) || ...);
+        return f;
+    }
+    template <class P>
+    static constexpr fault decode(P& p, protocol_version v, unsigned flags) noexcept {
+        fault f;
+        (void)((f = Bits::decode(p, v, flags)) || ...);
+        return f;
+    }
+    template <class P, class F>
+    static constexpr void visit(const P& p, protocol_version v, F& f) {
+        (Bits::visit(p, v, f), ...);
+    }
+};
+
+// ---------------------------------------------------------------- field kinds
+
+/// True if v is its type's default (empty for views).
+template <class V>
+constexpr bool is_default_value(const V& v) noexcept {
+    if constexpr (requires { v.empty(); }) return v.empty();
+    else return v == V{};
+}
+
+/// For a field absent in version v: a value that only MQTT 5 can carry is
+/// refused rather than silently dropped. `is_default` says whether the
+/// field's value is the one the older version implies.
+template <class Presence, class P>
+constexpr fault check_absent(const P& p, protocol_version v, auto is_default) noexcept {
+    if constexpr (Presence::v5_feature) {
+        if (v != protocol_version::v5 && Presence::in_v5(p) && !is_default()) return codec_errc::requires_v5;
+    }
+    return {};
+}
+
+/// A value of wire type Wire, held by accessor Acc, present per Presence,
+/// with an extra semantic check Check(value, packet, version) -> fault.
+inline constexpr auto no_check = [](const auto&, const auto&, protocol_version) { return fault{}; };
+
+template <fixed_string Name, class Acc, class Wire, class Presence = present_always, auto Check = no_check>
+struct field {
+    static constexpr std::string_view name = Name.view();
+    static constexpr bool is_payload = false;
+
+    template <class P>
+    static constexpr std::size_t size(const P& p, protocol_version v) noexcept {
+        return Presence::encode(p, v) ? Wire::size(Acc::get(p)) : 0;
+    }
+    template <class P>
+    static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
+        return Presence::encode(p, v) ? Wire::write(Acc::get(p), out) : out;
+    }
+    template <class P>
+    static constexpr fault check(const P& p, protocol_version v) noexcept {
+        if (!Presence::encode(p, v))
+            return check_absent<Presence>(p, v, [&] { return is_default_value(Acc::get(p)); });
+        if (auto f = Wire::check(Acc::get(p))) return f;
+        return Check(Acc::get(p), p, v);
+    }
+    template <class P>
+    static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
+        if (!Presence::decode(p, v, r)) return {};
+        typename Wire::value_type value{};
+        if (auto f = Wire::read(r, value)) return f;
+        if (auto f = Check(value, p, v)) return f;
+        return Acc::set(p, value);
+    }
+    template <class P, class F>
+    static constexpr void visit(const P& p, protocol_version v, F& f) {
+        if (Presence::encode(p, v)) f(name, Acc::get(p));
+    }
+};
+
+/// One byte of bit fields (CONNECT flags, CONNACK acknowledge flags,
+/// subscription options). Bits are decoded in the order listed.
+template <fixed_string Name, class Presence, class... Bits>
+struct flags_byte {
+    static constexpr std::string_view name = Name.view();
+    static constexpr bool is_payload = false;
+
+    template <class P>
+    static constexpr std::size_t size(const P& p, protocol_version v) noexcept {
+        return Presence::encode(p, v) ? 1 : 0;
+    }
+    template <class P>
+    static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
+        if (!Presence::encode(p, v)) return out;
+        return wire::put(out, static_cast<std::uint8_t>((Bits::encode(p, v) | ... | 0u)));
+    }
+    template <class P>
+    static constexpr fault check(const P& p, protocol_version v) noexcept {
+        if (!Presence::encode(p, v)) return {};
+        fault f;
+        (void)((f = Bits::check(p, v)) || ...);
+        return f;
+    }
+    template <class P>
+    static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
+        if (!Presence::decode(p, v, r)) return {};
+        std::uint8_t byte = 0;
+        if (auto f = wire::u8::read(r, byte)) return f;
+        fault f;
+        (void)((f = Bits::decode(p, v, byte)) || ...);
+        return f;
+    }
+    template <class P, class F>
+    static constexpr void visit(const P& p, protocol_version v, F& f) {
+        if (Presence::encode(p, v)) (Bits::visit(p, v, f), ...);
+    }
+};
+
+/// A property set (MQTT 5 §2.2.2): property length then properties.
+template <fixed_string Name, class Acc, class Presence = present_in_v5>
+struct properties {
+    static constexpr std::string_view name = Name.view();
+    static constexpr bool is_payload = false;
+
+    template <class P>
+    static constexpr std::size_t size(const P& p, protocol_version v) noexcept {
+        return Presence::encode(p, v) ? Acc::get(p).encoded_size() : 0;
+    }
+    template <class P>
+    static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
+        return Presence::encode(p, v) ? Acc::get(p).write(out) : out;
+    }
+    template <class P>
+    static constexpr fault check(const P& p, protocol_version v) noexcept {
+        if (!Presence::encode(p, v)) return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
+        return Acc::get(p).check(); // its size is checked with the packet's remaining length
+    }
+    template <class P>
+    static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
+        if (!Presence::decode(p, v, r)) return {};
+        return Acc::ref(p).read(r);
+    }
+    template <class P, class F>
+    static constexpr void visit(const P& p, protocol_version v, F& f) {
+        if (Presence::encode(p, v)) f(name, Acc::get(p));
+    }
+};
+
+/// Entries repeated to the end of the packet (MQTT 5 §3.8.3, §3.9.3, §3.10.3,
+/// §3.11.3). Acc holds a list_view; at least one entry, else EmptyRule.
+template <fixed_string Name, class Acc, codec_errc EmptyRule, class Presence = present_always>
+struct list {
+    static constexpr std::string_view name = Name.view();
+    static constexpr bool is_payload = false;
+
+    template <class P>
+    using list_t = std::remove_cvref_t<decltype(Acc::get(std::declval<const P&>()))>;
+
+    template <class P>
+    static constexpr std::size_t size(const P& p, protocol_version v) noexcept {
+        if (!Presence::encode(p, v)) return 0;
+        std::size_t n = 0;
+        for (const auto& e : Acc::get(p)) n += list_t<P>::codec::size(e, v);
+        return n;
+    }
+    template <class P>
+    static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
+        if (!Presence::encode(p, v)) return out;
+        for (const auto& e : Acc::get(p)) out = list_t<P>::codec::write(e, v, out);
+        return out;
+    }
+    template <class P>
+    static constexpr fault check(const P& p, protocol_version v) noexcept {
+        if (!Presence::encode(p, v)) return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
+        if (Acc::get(p).empty()) return EmptyRule;
+        for (const auto& e : Acc::get(p))
+            if (auto f = list_t<P>::codec::check(e, v)) return f;
+        return {};
+    }
+    template <class P>
+    static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
+        if (!Presence::decode(p, v, r)) return {};
+        const auto* begin = r.pos;
+        std::uint32_t count = 0;
+        while (!r.empty()) {
+            typename list_t<P>::value_type entry{};
+            if (auto f = list_t<P>::codec::read(r, entry, v)) return f;
+            ++count;
+        }
+        if (count == 0) return EmptyRule;
+        return Acc::set(p, list_t<P>::from_wire(begin, r.pos, count, v));
+    }
+    template <class P, class F>
+    static constexpr void visit(const P& p, protocol_version v, F& f) {
+        if (Presence::encode(p, v)) f(name, Acc::get(p));
+    }
+};
+
+/// Application payload: the rest of the packet (MQTT 5 §3.3.3). Never copied:
+/// the encoder leaves it for a gather write, the decoder returns a view.
+template <fixed_string Name, class Acc>
+struct payload {
+    static constexpr std::string_view name = Name.view();
+    static constexpr bool is_payload = true;
+
+    template <class P>
+    static constexpr std::size_t size(const P& p, protocol_version) noexcept { return Acc::get(p).size(); }
+    template <class P>
+    static std::byte* write(const P&, protocol_version, std::byte* out) noexcept { return out; }
+    template <class P>
+    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    template <class P>
+    static constexpr fault read(P& p, wire::reader& r, protocol_version&) noexcept {
+        const bytes_view rest{r.pos, r.remaining()};
+        r.pos = r.end;
+        return Acc::set(p, rest);
+    }
+    template <class P, class F>
+    static constexpr void visit(const P& p, protocol_version, F& f) { f(name, Acc::get(p)); }
+};
+
+// ---------------------------------------------------------------- semantic wire types
+
+/// A reason code of packet P as one byte. In lists (SUBACK) the MQTT 3.1 and
+/// 3.1.1 return codes are the subset {0, 1, 2} and {0, 1, 2, 0x80}.
+template <packet_type P>
+struct reason_code_wire {
+    using value_type = basic_reason_code<P>;
+    static constexpr std::size_t size(value_type) noexcept { return 1; }
+    static constexpr std::size_t size(value_type, protocol_version) noexcept { return 1; }
+    static constexpr std::byte* write(value_type c, std::byte* out) noexcept { return wire::put(out, c.value()); }
+    static constexpr std::byte* write(value_type c, protocol_version, std::byte* out) noexcept { return write(c, out); }
+    static constexpr fault check(value_type c, protocol_version v = protocol_version::v5) noexcept {
+        if (v != protocol_version::v5 && !allowed_before_v5(c.value(), v))
+            return {codec_errc::reason_code_not_allowed, c.value()};
+        return {};
+    }
+    static constexpr fault read(wire::reader& r, value_type& c, protocol_version v = protocol_version::v5) noexcept {
+        std::uint8_t raw = 0;
+        if (auto f = wire::u8::read(r, raw)) return f;
+        auto code = value_type::from_value(raw);
+        if (!code || (v != protocol_version::v5 && !allowed_before_v5(raw, v)))
+            return {codec_errc::reason_code_not_allowed, raw};
+        c = *code;
+        return {};
+    }
+
+private:
+    // SUBACK failure 0x80 arrived with 3.1.1 (§3.9.3); 3.1 grants QoS 0-2 only.
+    static constexpr bool allowed_before_v5(std::uint8_t raw, protocol_version v) noexcept {
+        return raw <= 2 || (raw == 0x80 && P == packet_type::suback && v == protocol_version::v3_1_1);
+    }
+};
+
+/// CONNACK return code of MQTT 3.1 / 3.1.1 (3.1.1 §3.2.2.3): 0..5.
+struct return_code_wire {
+    using value_type = connect_return_code;
+    static constexpr std::size_t size(value_type) noexcept { return 1; }
+    static constexpr std::byte* write(value_type c, std::byte* out) noexcept {
+        return wire::put(out, static_cast<std::uint8_t>(c));
+    }
+    static constexpr fault check(value_type c) noexcept {
+        const auto raw = static_cast<std::uint8_t>(c);
+        return raw > 5 ? fault{codec_errc::return_code_reserved, raw} : fault{};
+    }
+    static constexpr fault read(wire::reader& r, value_type& c) noexcept {
+        std::uint8_t raw = 0;
+        if (auto f = wire::u8::read(r, raw)) return f;
+        c = static_cast<connect_return_code>(raw);
+        return check(c);
+    }
+};
+
+// ---------------------------------------------------------------- rules
+
+/// A cross-field constraint: Holds(record, version) must be true, else Rule.
+template <auto Holds, codec_errc Rule>
+struct rule {
+    template <class P>
+    static constexpr fault check(const P& p, protocol_version v) noexcept {
+        return Holds(p, v) ? fault{} : fault{Rule};
+    }
+};
+
+template <class... Fields>
+struct field_list {};
+template <class... Rules>
+struct rule_list {};
+
+// ---------------------------------------------------------------- generic codec
+
+template <class P, class Fields = typename description<P>::fields, class Rules = typename description<P>::rules>
+struct record_codec;
+
+/// Encoder, decoder, size and check of a record, generated from its fields and rules.
+template <class P, class... F, class... R>
+struct record_codec<P, field_list<F...>, rule_list<R...>> {
+    static constexpr std::size_t size([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v) noexcept { return (F::size(p, v) + ... + 0); }
+
+    static std::byte* write([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v, std::byte* out) noexcept {
+        ((out = F::write(p, v, out)), ...);
+        return out;
+    }
+
+    static constexpr fault check([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v) noexcept {
+        fault f;
+        (void)(((f = F::check(p, v)) || ...) || ((f = R::check(p, v)) || ...));
+        return f;
+    }
+
+    /// Reads every field; `v` may change while reading (CONNECT's protocol level).
+    static constexpr fault read([[maybe_unused]] P& p, [[maybe_unused]] wire::reader& r, [[maybe_unused]] protocol_version& v) noexcept {
+        fault f;
+        if ((... || (f = F::read(p, r, v)))) return f;
+        (void)((f = R::check(p, v)) || ...);
+        return f;
+    }
+
+    template <class Fn>
+    static constexpr void visit([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v, [[maybe_unused]] Fn& fn) {
+        (F::visit(p, v, fn), ...);
+    }
+
+    static constexpr bool has_payload = (F::is_payload || ...);
+};
+
+/// The codec of a list entry described as a record (e.g. a subscription).
+template <class T>
+struct entry_codec {
+    static constexpr std::size_t size(const T& e, protocol_version v) noexcept { return record_codec<T>::size(e, v); }
+    static std::byte* write(const T& e, protocol_version v, std::byte* out) noexcept {
+        return record_codec<T>::write(e, v, out);
+    }
+    static constexpr fault check(const T& e, protocol_version v) noexcept { return record_codec<T>::check(e, v); }
+    static constexpr fault read(wire::reader& r, T& e, protocol_version v) noexcept {
+        return record_codec<T>::read(e, r, v);
+    }
+};
+
+/// The codec of a list entry that is a single wire value (a topic filter).
+template <class Wire, auto Check = no_check>
+struct value_entry_codec {
+    using T = typename Wire::value_type;
+    static constexpr std::size_t size(const T& e, protocol_version) noexcept { return Wire::size(e); }
+    static std::byte* write(const T& e, protocol_version, std::byte* out) noexcept { return Wire::write(e, out); }
+    static constexpr fault check(const T& e, protocol_version v) noexcept {
+        if (auto f = Wire::check(e)) return f;
+        return Check(e, e, v);
+    }
+    static constexpr fault read(wire::reader& r, T& e, protocol_version v) noexcept {
+        if (auto f = Wire::read(r, e)) return f;
+        return Check(e, e, v);
+    }
+};
+
+// ---------------------------------------------------------------- checks shared by packets
+
+/// A packet identifier must be non-zero [MQTT-2.2.1-3].
+inline constexpr auto non_zero_packet_id = [](std::uint16_t id, const auto&, protocol_version) {
+    return id == 0 ? fault{codec_errc::packet_id_zero} : fault{};
+};
+
+} // namespace describe
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/describe.hpp ----
+// ---- begin include/ctmqtt/core/packets/auth.hpp ----
+// AUTH (MQTT 5 §3.15): enhanced authentication. Packet type 15 is reserved
+// before MQTT 5, so the codec refuses it there.
+
+// ---- begin include/ctmqtt/core/packets/publish_ack.hpp ----
+// PUBACK, PUBREC, PUBREL and PUBCOMP (MQTT 5 §3.4-3.7; 3.1.1 §3.4-3.7): one
+// description for the four acknowledgements of the QoS 1 and QoS 2 flows.
+
+
+
+namespace ctmqtt {
+
+template <packet_type P>
+struct basic_publish_ack {
+    std::uint16_t packet_id = 0;
+    basic_reason_code<P> reason_code;                            ///< MQTT 5
+    property_set<static_cast<property_scope>(P)> properties;     ///< MQTT 5
+};
+
+using puback = basic_publish_ack<packet_type::puback>;
+using pubrec = basic_publish_ack<packet_type::pubrec>;
+using pubrel = basic_publish_ack<packet_type::pubrel>;
+using pubcomp = basic_publish_ack<packet_type::pubcomp>;
+
+namespace describe {
+// The MQTT 5 short forms: the reason code may be left out when it is 0 and
+// there are no properties, the property length when there are no properties
+// (MQTT 5 §3.4.2.1, §3.4.2.2.1 and the same in §3.5-3.7).
+inline constexpr auto reason_code_needed = [](const auto& p, protocol_version) {
+    return p.reason_code.value() != 0 || !p.properties.empty();
+};
+inline constexpr auto properties_needed = [](const auto& p, protocol_version) { return !p.properties.empty(); };
+} // namespace describe
+
+template <packet_type P>
+struct description<basic_publish_ack<P>> {
+    static constexpr packet_type type = P;
+    using a = basic_publish_ack<P>;
+    // PUBREL's fixed header flags are 0010 [MQTT-3.6.1-1].
+    using header = describe::fixed_flags<P == packet_type::pubrel ? 0b0010 : 0>;
+    using fields = describe::field_list<
+        describe::field<"packet_id", describe::member<&a::packet_id>, wire::u16, describe::present_always,
+                        describe::non_zero_packet_id>,
+        describe::field<"reason_code", describe::member<&a::reason_code>, describe::reason_code_wire<P>,
+                        describe::tail_when<describe::reason_code_needed>>,
+        describe::properties<"properties", describe::member<&a::properties>,
+                             describe::tail_when<describe::properties_needed>>>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/publish_ack.hpp ----
+
+namespace ctmqtt {
+
+struct auth {
+    auth_reason_code reason_code; ///< left out when Success and no properties (MQTT 5 §3.15.2.1)
+    auth_properties properties;
+};
+
+template <>
+struct description<auth> {
+    static constexpr packet_type type = packet_type::auth;
+    static constexpr protocol_version since = protocol_version::v5;
+    using header = describe::fixed_flags<0>; // [MQTT-3.15.1-1]
+    using fields = describe::field_list<
+        describe::field<"reason_code", describe::member<&auth::reason_code>, describe::reason_code_wire<packet_type::auth>,
+                        describe::tail_when<describe::reason_code_needed>>,
+        describe::properties<"properties", describe::member<&auth::properties>,
+                             describe::tail_when<describe::properties_needed>>>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/auth.hpp ----
+// ---- begin include/ctmqtt/core/packets/connack.hpp ----
+// CONNACK (MQTT 5 §3.2; 3.1.1 §3.2).
+
+
+namespace ctmqtt {
+
+struct connack {
+    bool session_present = false;
+    connect_return_code return_code = connect_return_code::accepted; ///< MQTT 3.1 and 3.1.1
+    connack_reason_code reason_code;                                 ///< MQTT 5
+    connack_properties properties;                                   ///< MQTT 5
+
+    /// True if the server accepted the connection.
+    constexpr bool accepted(protocol_version v) const noexcept {
+        return v == protocol_version::v5 ? !reason_code.is_error() : return_code == connect_return_code::accepted;
+    }
+};
+
+template <>
+struct description<connack> {
+    static constexpr packet_type type = packet_type::connack;
+    using header = describe::fixed_flags<0>;
+    using fields = describe::field_list<
+        describe::flags_byte<"acknowledge_flags", describe::present_always,
+            describe::bits<"session_present", describe::member<&connack::session_present>, 0, 1>,
+            describe::reserved_bits<1, 7, codec_errc::connack_reserved_flags>>, // [MQTT-3.2.2-1]
+        describe::field<"return_code", describe::member<&connack::return_code>, describe::return_code_wire,
+                        describe::when<describe::before_v5>>,
+        describe::field<"reason_code", describe::member<&connack::reason_code>,
+                        describe::reason_code_wire<packet_type::connack>, describe::present_in_v5>,
+        describe::properties<"properties", describe::member<&connack::properties>>>;
+    using rules = describe::rule_list<
+        // Session present must be 0 on a refusal [MQTT-3.2.2-6] (3.1.1: [MQTT-3.2.2-4]).
+        describe::rule<[](const connack& p, protocol_version v) { return !p.session_present || p.accepted(v); },
+                       codec_errc::session_present_on_refusal>>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/connack.hpp ----
+// ---- begin include/ctmqtt/core/packets/connect.hpp ----
+// CONNECT (MQTT 5 §3.1; 3.1.1 §3.1; 3.1 "MQIsdp").
+
+
+
+namespace ctmqtt {
+
+/// The will message carried by CONNECT (MQTT 5 §3.1.2.5, §3.1.3.2-4).
+struct will_message {
+    std::string_view topic;
+    bytes_view payload;
+    ctmqtt::qos qos = ctmqtt::qos::at_most_once;
+    bool retain = false;
+    will_properties properties; ///< MQTT 5 only
+};
+
+struct connect {
+    protocol_version version = protocol_version::v5;
+    bool clean_start = true; ///< "clean session" in 3.1 and 3.1.1
+    std::uint16_t keep_alive = 60;
+    std::string_view client_id;
+    std::optional<will_message> will;
+    std::optional<std::string_view> user_name;
+    std::optional<bytes_view> password;
+    connect_properties properties; ///< MQTT 5 only
+};
+
+namespace describe {
+
+/// Protocol name (MQTT 5 §3.1.2.1): "MQTT", or "MQIsdp" for 3.1. While
+/// decoding, the name tells the level field which levels may follow.
+struct protocol_name_field {
+    static constexpr std::string_view name = "protocol_name";
+    static constexpr bool is_payload = false;
+    static constexpr std::string_view for_version(protocol_version v) noexcept {
+        return v == protocol_version::v3_1 ? "MQIsdp" : "MQTT";
+    }
+    static constexpr std::size_t size(const connect&, protocol_version v) noexcept {
+        return 2 + for_version(v).size();
+    }
+    static std::byte* write(const connect&, protocol_version v, std::byte* out) noexcept {
+        return wire::utf8::write(for_version(v), out);
+    }
+    static constexpr fault check(const connect&, protocol_version) noexcept { return {}; }
+    static constexpr fault read(connect&, wire::reader& r, protocol_version& v) noexcept {
+        std::string_view text;
+        if (auto f = wire::utf8::read(r, text)) return f;
+        if (text == "MQIsdp") v = protocol_version::v3_1;
+        else if (text == "MQTT") v = protocol_version::v3_1_1; // 4 or 5: the level decides
+        else return codec_errc::protocol_name;                 // [MQTT-3.1.2-1]
+        return {};
+    }
+    template <class F>
+    static constexpr void visit(const connect& c, protocol_version, F& f) { f(name, for_version(c.version)); }
+};
+
+/// Protocol level (MQTT 5 §3.1.2.2): 3 with "MQIsdp", 4 or 5 with "MQTT".
+struct protocol_level_field {
+    static constexpr std::string_view name = "protocol_level";
+    static constexpr bool is_payload = false;
+    static constexpr std::size_t size(const connect&, protocol_version) noexcept { return 1; }
+    static std::byte* write(const connect&, protocol_version v, std::byte* out) noexcept {
+        return wire::put(out, static_cast<std::uint8_t>(v));
+    }
+    static constexpr fault check(const connect& c, protocol_version) noexcept {
+        const auto level = static_cast<std::uint8_t>(c.version);
+        return level >= 3 && level <= 5 ? fault{} : fault{codec_errc::protocol_level, level};
+    }
+    static constexpr fault read(connect& c, wire::reader& r, protocol_version& v) noexcept {
+        std::uint8_t level = 0;
+        if (auto f = wire::u8::read(r, level)) return f;
+        const bool ok = v == protocol_version::v3_1 ? level == 3 : (level == 4 || level == 5);
+        if (!ok) return {codec_errc::protocol_level, level}; // [MQTT-3.1.2-2]
+        v = c.version = static_cast<protocol_version>(level);
+        return {};
+    }
+    template <class F>
+    static constexpr void visit(const connect& c, protocol_version, F& f) {
+        f(name, static_cast<unsigned>(c.version));
+    }
+};
+
+inline constexpr auto has_will = [](const connect& c, protocol_version) { return c.will.has_value(); };
+inline constexpr auto has_user_name = [](const connect& c, protocol_version) { return c.user_name.has_value(); };
+inline constexpr auto has_password = [](const connect& c, protocol_version) { return c.password.has_value(); };
+
+/// MQTT 3.1 limits the client identifier to 1..23 bytes (3.1 §3.1, Payload).
+inline constexpr auto client_id_check = [](std::string_view id, const connect&, protocol_version v) {
+    if (v == protocol_version::v3_1 && (id.empty() || id.size() > 23)) return fault{codec_errc::client_identifier_length};
+    return fault{};
+};
+
+/// A will topic is a topic name: no wildcards, not empty (MQTT 5 §3.1.3.3, §4.7).
+inline constexpr auto will_topic_check = [](std::string_view topic, const connect&, protocol_version) {
+    return validate_topic_name(topic);
+};
+
+} // namespace describe
+
+template <>
+struct description<connect> {
+    static constexpr packet_type type = packet_type::connect;
+    using header = describe::fixed_flags<0>;
+    using c = connect;
+    using fields = describe::field_list<
+        describe::protocol_name_field,
+        describe::protocol_level_field,
+        describe::flags_byte<"connect_flags", describe::present_always,
+            describe::reserved_bits<0, 1, codec_errc::connect_reserved_flag>, // [MQTT-3.1.2-3]
+            describe::bits<"clean_start", describe::member<&c::clean_start>, 1, 1>,
+            describe::bits<"will_flag", describe::has_value<&c::will>, 2, 1>,
+            describe::bits<"will_qos",
+                describe::optional_member<&c::will, &will_message::qos, codec_errc::will_flags_without_will>, 3, 2,
+                codec_errc::will_qos_invalid>,
+            describe::bits<"will_retain",
+                describe::optional_member<&c::will, &will_message::retain, codec_errc::will_flags_without_will>, 5, 1>,
+            describe::bits<"password_flag", describe::has_value<&c::password>, 6, 1>,
+            describe::bits<"user_name_flag", describe::has_value<&c::user_name>, 7, 1>>,
+        describe::field<"keep_alive", describe::member<&c::keep_alive>, wire::u16>,
+        describe::properties<"properties", describe::member<&c::properties>>,
+        describe::field<"client_id", describe::member<&c::client_id>, wire::utf8, describe::present_always,
+                        describe::client_id_check>,
+        describe::properties<"will_properties", describe::in_optional<&c::will, &will_message::properties>,
+                             describe::when<describe::has_will, true>>,
+        describe::field<"will_topic", describe::in_optional<&c::will, &will_message::topic>, wire::utf8,
+                        describe::when<describe::has_will>, describe::will_topic_check>,
+        describe::field<"will_payload", describe::in_optional<&c::will, &will_message::payload>, wire::binary,
+                        describe::when<describe::has_will>>,
+        describe::field<"user_name", describe::optional_value<&c::user_name>, wire::utf8,
+                        describe::when<describe::has_user_name>>,
+        describe::field<"password", describe::optional_value<&c::password>, wire::binary,
+                        describe::when<describe::has_password>>>;
+    using rules = describe::rule_list<
+        // 3.1.1 needs a user name for a password [MQTT-3.1.2-22]; 5.0 does not.
+        describe::rule<[](const c& p, protocol_version v) { return v == protocol_version::v5 || !p.password || p.user_name; },
+                       codec_errc::password_without_user_name>,
+        // 3.1.1: a zero-byte client identifier needs clean session [MQTT-3.1.3-7].
+        describe::rule<[](const c& p, protocol_version v) {
+                           return v != protocol_version::v3_1_1 || !p.client_id.empty() || p.clean_start;
+                       },
+                       codec_errc::empty_client_id_without_clean_session>>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/connect.hpp ----
+// ---- begin include/ctmqtt/core/packets/disconnect.hpp ----
+// DISCONNECT (MQTT 5 §3.14; 3.1.1 §3.14, where it has no variable header).
+
+
+namespace ctmqtt {
+
+struct disconnect {
+    disconnect_reason_code reason_code; ///< MQTT 5; left out when Normal disconnection and no properties
+    disconnect_properties properties;   ///< MQTT 5
+};
+
+template <>
+struct description<disconnect> {
+    static constexpr packet_type type = packet_type::disconnect;
+    using header = describe::fixed_flags<0>; // [MQTT-3.14.1-1]
+    // MQTT 5 §3.14.2.1: a remaining length of 0 means Normal disconnection; of 1, no properties.
+    using fields = describe::field_list<
+        describe::field<"reason_code", describe::member<&disconnect::reason_code>,
+                        describe::reason_code_wire<packet_type::disconnect>,
+                        describe::tail_when<describe::reason_code_needed>>,
+        describe::properties<"properties", describe::member<&disconnect::properties>,
+                             describe::tail_when<describe::properties_needed>>>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/disconnect.hpp ----
+// ---- begin include/ctmqtt/core/packets/ping.hpp ----
+// PINGREQ and PINGRESP (MQTT 5 §3.12-3.13): a fixed header and nothing else.
+
+
+namespace ctmqtt {
+
+struct pingreq {};
+struct pingresp {};
+
+template <>
+struct description<pingreq> {
+    static constexpr packet_type type = packet_type::pingreq;
+    using header = describe::fixed_flags<0>;
+    using fields = describe::field_list<>;
+    using rules = describe::rule_list<>;
+};
+
+template <>
+struct description<pingresp> {
+    static constexpr packet_type type = packet_type::pingresp;
+    using header = describe::fixed_flags<0>;
+    using fields = describe::field_list<>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/ping.hpp ----
+// ---- begin include/ctmqtt/core/packets/publish.hpp ----
+// PUBLISH (MQTT 5 §3.3; 3.1.1 §3.3).
+
+
+
+namespace ctmqtt {
+
+struct publish {
+    std::string_view topic; ///< may be empty in MQTT 5 when a Topic Alias is set
+    bytes_view payload;     ///< never copied: a view into the caller's data or the receive buffer
+    ctmqtt::qos qos = ctmqtt::qos::at_most_once;
+    bool retain = false;
+    bool dup = false;
+    std::uint16_t packet_id = 0; ///< present when QoS > 0
+    publish_properties properties;
+};
+
+namespace describe {
+
+inline constexpr auto has_packet_id = [](const publish& p, protocol_version) { return p.qos != qos::at_most_once; };
+
+/// Wildcards are never allowed [MQTT-3.3.2-2]; emptiness is a rule below.
+inline constexpr auto publish_topic_check = [](std::string_view topic, const publish&, protocol_version) {
+    return topic.empty() ? fault{} : validate_topic_name(topic);
+};
+
+} // namespace describe
+
+template <>
+struct description<publish> {
+    static constexpr packet_type type = packet_type::publish;
+    using header = describe::header_bits<
+        describe::bits<"retain", describe::member<&publish::retain>, 0, 1>,
+        describe::bits<"qos", describe::member<&publish::qos>, 1, 2, codec_errc::publish_qos_invalid>, // [MQTT-3.3.1-4]
+        describe::bits<"dup", describe::member<&publish::dup>, 3, 1>>;
+    using fields = describe::field_list<
+        describe::field<"topic", describe::member<&publish::topic>, wire::utf8, describe::present_always,
+                        describe::publish_topic_check>,
+        describe::field<"packet_id", describe::member<&publish::packet_id>, wire::u16,
+                        describe::when<describe::has_packet_id>, describe::non_zero_packet_id>,
+        describe::properties<"properties", describe::member<&publish::properties>>,
+        describe::payload<"payload", describe::member<&publish::payload>>>;
+    using rules = describe::rule_list<
+        // DUP must be 0 for QoS 0 [MQTT-3.3.1-2].
+        describe::rule<[](const publish& p, protocol_version) { return !(p.dup && p.qos == qos::at_most_once); },
+                       codec_errc::dup_on_qos_0>,
+        // A topic name has at least one character [MQTT-4.7.3-1], unless MQTT 5
+        // replaces it with a Topic Alias (MQTT 5 §3.3.2.1).
+        describe::rule<[](const publish& p, protocol_version v) {
+                           return !p.topic.empty() ||
+                                  (v == protocol_version::v5 &&
+                                   p.properties.get<property_id::topic_alias>().has_value());
+                       },
+                       codec_errc::topic_name_empty>>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/publish.hpp ----
+// ---- begin include/ctmqtt/core/packets/suback.hpp ----
+// SUBACK (MQTT 5 §3.9; 3.1.1 §3.9).
+
+
+
+namespace ctmqtt {
+
+using suback_reason_code_list = list_view<suback_reason_code, describe::reason_code_wire<packet_type::suback>>;
+
+struct suback {
+    std::uint16_t packet_id = 0;
+    suback_reason_code_list reason_codes; ///< one per subscription; 3.1.1: 0, 1, 2 or 0x80 [MQTT-3.9.3-2]
+    suback_properties properties;        ///< MQTT 5
+};
+
+template <>
+struct description<suback> {
+    static constexpr packet_type type = packet_type::suback;
+    using header = describe::fixed_flags<0>;
+    using fields = describe::field_list<
+        describe::field<"packet_id", describe::member<&suback::packet_id>, wire::u16, describe::present_always,
+                        describe::non_zero_packet_id>,
+        describe::properties<"properties", describe::member<&suback::properties>>,
+        describe::list<"reason_codes", describe::member<&suback::reason_codes>, codec_errc::no_reason_codes>>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/suback.hpp ----
+// ---- begin include/ctmqtt/core/packets/subscribe.hpp ----
+// SUBSCRIBE (MQTT 5 §3.8; 3.1.1 §3.8) and its subscription entries.
+
+
+
+namespace ctmqtt {
+
+/// One topic filter with its subscription options (MQTT 5 §3.8.3.1).
+struct subscription {
+    std::string_view topic_filter;
+    ctmqtt::qos max_qos = ctmqtt::qos::at_most_once;
+    bool no_local = false;            ///< MQTT 5
+    bool retain_as_published = false; ///< MQTT 5
+    ctmqtt::retain_handling retain_handling = ctmqtt::retain_handling::send_on_subscribe; ///< MQTT 5
+};
+
+namespace describe {
+/// MQTT 5 gives "$share/" filters their own rules (§4.8.2); in 3.1.1 they are ordinary filters.
+inline constexpr auto topic_filter_check = [](std::string_view filter, const auto&, protocol_version v) {
+    return validate_topic_filter(filter, v == protocol_version::v5);
+};
+} // namespace describe
+
+template <>
+struct description<subscription> {
+    using s = subscription;
+    using fields = describe::field_list<
+        describe::field<"topic_filter", describe::member<&s::topic_filter>, wire::utf8, describe::present_always,
+                        describe::topic_filter_check>,
+        // Bits 2-5 exist in MQTT 5 only; in 3.1.1 bits 2-7 are reserved [MQTT-3-8.3-4].
+        describe::flags_byte<"options", describe::present_always,
+            describe::bits<"max_qos", describe::member<&s::max_qos>, 0, 2, codec_errc::subscription_qos_invalid>,
+            describe::bits<"no_local", describe::member<&s::no_local>, 2, 1, codec_errc{}, describe::v5_only,
+                           codec_errc::subscription_options_reserved>,
+            describe::bits<"retain_as_published", describe::member<&s::retain_as_published>, 3, 1, codec_errc{},
+                           describe::v5_only, codec_errc::subscription_options_reserved>,
+            describe::bits<"retain_handling", describe::member<&s::retain_handling>, 4, 2,
+                           codec_errc::retain_handling_invalid, describe::v5_only,
+                           codec_errc::subscription_options_reserved>,
+            describe::reserved_bits<6, 2, codec_errc::subscription_options_reserved>>>; // [MQTT-3.8.3-5]
+    using rules = describe::rule_list<
+        // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+        describe::rule<[](const s& e, protocol_version) { return !(e.no_local && is_shared_subscription(e.topic_filter)); },
+                       codec_errc::no_local_on_shared_subscription>>;
+};
+
+using subscription_list = list_view<subscription, describe::entry_codec<subscription>>;
+
+struct subscribe {
+    std::uint16_t packet_id = 0;
+    subscription_list subscriptions; ///< at least one [MQTT-3.8.3-3]
+    subscribe_properties properties; ///< MQTT 5
+};
+
+template <>
+struct description<subscribe> {
+    static constexpr packet_type type = packet_type::subscribe;
+    using header = describe::fixed_flags<0b0010>; // [MQTT-3.8.1-1]
+    using fields = describe::field_list<
+        describe::field<"packet_id", describe::member<&subscribe::packet_id>, wire::u16, describe::present_always,
+                        describe::non_zero_packet_id>,
+        describe::properties<"properties", describe::member<&subscribe::properties>>,
+        describe::list<"subscriptions", describe::member<&subscribe::subscriptions>, codec_errc::no_topic_filters>>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/subscribe.hpp ----
+// ---- begin include/ctmqtt/core/packets/unsuback.hpp ----
+// UNSUBACK (MQTT 5 §3.11; 3.1.1 §3.11, where it carries only the packet identifier).
+
+
+
+namespace ctmqtt {
+
+using unsuback_reason_code_list = list_view<unsuback_reason_code, describe::reason_code_wire<packet_type::unsuback>>;
+
+struct unsuback {
+    std::uint16_t packet_id = 0;
+    unsuback_reason_code_list reason_codes; ///< MQTT 5: one per topic filter
+    unsuback_properties properties;         ///< MQTT 5
+};
+
+template <>
+struct description<unsuback> {
+    static constexpr packet_type type = packet_type::unsuback;
+    using header = describe::fixed_flags<0>;
+    using fields = describe::field_list<
+        describe::field<"packet_id", describe::member<&unsuback::packet_id>, wire::u16, describe::present_always,
+                        describe::non_zero_packet_id>,
+        describe::properties<"properties", describe::member<&unsuback::properties>>,
+        describe::list<"reason_codes", describe::member<&unsuback::reason_codes>, codec_errc::no_reason_codes,
+                       describe::present_in_v5>>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/unsuback.hpp ----
+// ---- begin include/ctmqtt/core/packets/unsubscribe.hpp ----
+// UNSUBSCRIBE (MQTT 5 §3.10; 3.1.1 §3.10).
+
+
+
+namespace ctmqtt {
+
+namespace describe {
+// "$share/" filters have their own rules in MQTT 5 only (§4.8.2).
+inline constexpr auto unsubscribe_filter_check = [](std::string_view filter, std::string_view, protocol_version v) {
+    return validate_topic_filter(filter, v == protocol_version::v5);
+};
+} // namespace describe
+
+using topic_filter_list = list_view<std::string_view, describe::value_entry_codec<wire::utf8, describe::unsubscribe_filter_check>>;
+
+struct unsubscribe {
+    std::uint16_t packet_id = 0;
+    topic_filter_list topic_filters;   ///< at least one [MQTT-3.10.3-2]
+    unsubscribe_properties properties; ///< MQTT 5
+};
+
+template <>
+struct description<unsubscribe> {
+    static constexpr packet_type type = packet_type::unsubscribe;
+    using header = describe::fixed_flags<0b0010>; // [MQTT-3.10.1-1]
+    using fields = describe::field_list<
+        describe::field<"packet_id", describe::member<&unsubscribe::packet_id>, wire::u16, describe::present_always,
+                        describe::non_zero_packet_id>,
+        describe::properties<"properties", describe::member<&unsubscribe::properties>>,
+        describe::list<"topic_filters", describe::member<&unsubscribe::topic_filters>, codec_errc::no_topic_filters>>;
+    using rules = describe::rule_list<>;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/packets/unsubscribe.hpp ----
+// ---- begin include/ctmqtt/core/result.hpp ----
+// result<T>: a value or a std::error_code (std::expected is C++23).
+
+
+namespace ctmqtt {
+
+template <class T>
+class [[nodiscard]] result {
+public:
+    result(const T& value) : state_(std::in_place_index<0>, value) {}
+    result(T&& value) : state_(std::in_place_index<0>, std::move(value)) {}
+    result(std::error_code ec) : state_(std::in_place_index<1>, ec) {}
+    /// A value constructed in place from `args`.
+    template <class... Args>
+    explicit result(std::in_place_t, Args&&... args) : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
+
+    bool has_value() const noexcept { return state_.index() == 0; }
+    explicit operator bool() const noexcept { return has_value(); }
+
+    T& value() & { return std::get<0>(state_); }
+    const T& value() const& { return std::get<0>(state_); }
+    T&& value() && { return std::get<0>(std::move(state_)); }
+    T& operator*() & { return value(); }
+    const T& operator*() const& { return value(); }
+    T* operator->() { return &value(); }
+    const T* operator->() const { return &value(); }
+
+    /// The error, or a default (success) error_code when there is a value.
+    std::error_code error() const noexcept { return has_value() ? std::error_code{} : std::get<1>(state_); }
+
+private:
+    std::variant<T, std::error_code> state_;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/result.hpp ----
+
+namespace ctmqtt {
+
+/// A type with a packet description.
+template <class P>
+concept packet = requires { description<P>::type; };
+
+template <packet P>
+inline constexpr packet_type packet_type_of = description<P>::type;
+
+/// Every packet type, in packet-type order.
+using any_packet = std::variant<connect, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback,
+                                unsubscribe, unsuback, pingreq, pingresp, disconnect, auth>;
+
+namespace detail {
+
+template <packet P>
+constexpr protocol_version effective_version(const P& p, protocol_version v) noexcept {
+    if constexpr (requires { p.version; }) return p.version; // CONNECT carries its own
+    else return v;
+}
+
+template <packet P>
+constexpr bool exists_in(protocol_version v) noexcept {
+    if constexpr (requires { description<P>::since; }) return v >= description<P>::since;
+    else return true;
+}
+
+template <packet P>
+using codec_of = describe::record_codec<P>;
+
+} // namespace detail
+
+/// The remaining length of `p` encoded for version `v` (MQTT 5 §2.1.4).
+template <packet P>
+constexpr std::size_t remaining_length(const P& p, protocol_version v) noexcept {
+    return detail::codec_of<P>::size(p, detail::effective_version(p, v));
+}
+
+/// The size of the whole encoded packet: fixed header, variable header, payload.
+template <packet P>
+constexpr std::size_t encoded_size(const P& p, protocol_version v) noexcept {
+    const auto n = remaining_length(p, v);
+    return 1 + wire::varint::size(static_cast<std::uint32_t>(n)) + n;
+}
+
+/// What encode() writes into the buffer: everything but PUBLISH's payload.
+template <packet P>
+constexpr std::size_t header_size(const P& p, protocol_version v) noexcept {
+    if constexpr (std::is_same_v<P, publish>) return encoded_size(p, v) - p.payload.size();
+    else return encoded_size(p, v);
+}
+
+namespace detail {
+
+// The checks of check(), returning the remaining length on success.
+template <packet P>
+std::error_code check_sized(const P& p, protocol_version v, std::size_t& remaining) noexcept {
+    constexpr auto type = packet_type_of<P>;
+    if (!exists_in<P>(v)) return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
+    if (auto f = description<P>::header::check(p, v)) return f.in(type);
+    if (auto f = codec_of<P>::check(p, v)) return f.in(type);
+    remaining = codec_of<P>::size(p, v);
+    if (remaining > max_variable_byte_integer) return make_error_code(codec_errc::packet_too_large, type);
+    return {};
+}
+
+} // namespace detail
+
+/// Checks that `p` is a well-formed packet of version `v`, as the decoder would.
+template <packet P>
+std::error_code check(const P& p, protocol_version v) noexcept {
+    std::size_t remaining = 0;
+    return detail::check_sized(p, detail::effective_version(p, v), remaining);
+}
+
+/// An encoded packet: `header` (in the caller's buffer) followed by `payload`
+/// (the caller's data, not copied; empty for every packet but PUBLISH).
+struct encoded_packet {
+    bytes_view header;
+    bytes_view payload;
+    constexpr std::size_t size() const noexcept { return header.size() + payload.size(); }
+};
+
+/// Encodes `p` for version `v` into `buffer`, which needs header_size(p, v)
+/// bytes. Refuses a packet that check() rejects.
+template <packet P>
+result<encoded_packet> encode(const P& p, protocol_version v, std::span<std::byte> buffer) noexcept {
+    v = detail::effective_version(p, v);
+    constexpr auto type = packet_type_of<P>;
+    std::size_t rl = 0;
+    if (auto ec = detail::check_sized(p, v, rl)) return ec;
+    const auto head = 1 + wire::varint::size(static_cast<std::uint32_t>(rl));
+    bytes_view payload{};
+    if constexpr (std::is_same_v<P, publish>) payload = p.payload;
+    const auto needed = head + rl - payload.size();
+    if (buffer.size() < needed) return make_error_code(codec_errc::buffer_too_small, type);
+    std::byte* out = buffer.data();
+    out = wire::put(out, static_cast<std::uint8_t>((static_cast<unsigned>(type) << 4) |
+                                                   description<P>::header::encode(p, v)));
+    out = wire::varint::write(static_cast<std::uint32_t>(rl), out);
+    out = detail::codec_of<P>::write(p, v, out);
+    return encoded_packet{bytes_view{buffer.data(), needed}, payload};
+}
+
+/// A parsed fixed header (MQTT 5 §2.1.1).
+struct fixed_header {
+    packet_type type = packet_type::reserved;
+    std::uint8_t flags = 0;
+    std::uint32_t remaining_length = 0;
+    std::uint8_t length = 0; ///< bytes taken by the fixed header itself (2..5)
+
+    constexpr std::size_t packet_size() const noexcept { return length + std::size_t{remaining_length}; }
+};
+
+namespace detail {
+
+// parse_fixed_header without the result wrapper: an empty fault with
+// h.length == 0 means more bytes are needed.
+inline fault parse_header(bytes_view data, protocol_version v, fixed_header& h) noexcept {
+    h.length = 0;
+    if (data.empty()) return {};
+    const auto first = static_cast<std::uint8_t>(data[0]);
+    h.type = static_cast<packet_type>(first >> 4);
+    h.flags = static_cast<std::uint8_t>(first & 0x0F);
+    if (h.type == packet_type::reserved || (h.type == packet_type::auth && v != protocol_version::v5))
+        return {codec_errc::reserved_packet_type, static_cast<std::uint8_t>(first >> 4)};
+    const std::byte* p = data.data() + 1;
+    if (auto f = wire::varint::read(p, data.data() + data.size(), h.remaining_length))
+        return f.rule == codec_errc::incomplete_packet ? fault{} : f;
+    h.length = static_cast<std::uint8_t>(p - data.data());
+    return {};
+}
+
+inline std::error_code header_error(fault f, const fixed_header& h) noexcept {
+    return f.rule == codec_errc::reserved_packet_type ? f.in(packet_type::reserved) : f.in(h.type);
+}
+
+} // namespace detail
+
+/// Parses the fixed header at the start of `data`. nullopt: more bytes are
+/// needed to know it. Errors: a reserved packet type, a remaining length of
+/// more than 4 bytes or not in its shortest form.
+inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, protocol_version v) noexcept {
+    fixed_header h;
+    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
+    if (h.length == 0) return std::optional<fixed_header>{};
+    return std::optional<fixed_header>{h};
+}
+
+/// Decodes the body of a packet of type P whose fixed header is `header`;
+/// `body` is exactly the remaining length. For CONNECT, `v` is ignored: the
+/// packet says its own version.
+template <packet P>
+std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v, P& out) noexcept {
+    constexpr auto type = packet_type_of<P>;
+    if (header.type != type)
+        return make_error_code(codec_errc::packet_type_mismatch, type, static_cast<unsigned>(header.type));
+    if (!detail::exists_in<P>(v))
+        return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(header.type));
+    if (auto f = description<P>::header::decode(out, v, header.flags)) return f.in(type);
+    wire::reader r{body};
+    if (auto f = detail::codec_of<P>::read(out, r, v)) return f.in(type);
+    if (!r.empty())
+        return make_error_code(r.pos == body.data() ? codec_errc::remaining_length_not_zero : codec_errc::trailing_bytes,
+                               type);
+    return {};
+}
+
+/// A decoded packet and the number of input bytes it took.
+struct decoded_packet {
+    any_packet packet;
+    std::size_t size = 0;
+};
+
+namespace detail {
+
+template <std::size_t I = 0>
+std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_version v, any_packet& out) {
+    if constexpr (I < std::variant_size_v<any_packet>) {
+        using P = std::variant_alternative_t<I, any_packet>;
+        if (packet_type_of<P> == h.type) return decode_body(h, body, v, out.emplace<I>());
+        return decode_as<I + 1>(h, body, v, out);
+    } else {
+        return make_error_code(codec_errc::reserved_packet_type, packet_type::reserved, static_cast<unsigned>(h.type));
+    }
+}
+
+} // namespace detail
+
+/// Decodes the first packet in `data` into `out`. The input must hold the
+/// whole packet: a remaining length beyond the data is an error (a stream
+/// reader uses parse_fixed_header to wait for more bytes instead).
+inline std::error_code decode_packet(bytes_view data, protocol_version v, decoded_packet& out) noexcept {
+    fixed_header h;
+    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
+    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type::reserved);
+    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
+    out.size = h.packet_size();
+    return detail::decode_as(h, data.subspan(h.length, h.remaining_length), v, out.packet);
+}
+
+/// Decodes the first packet in `data` (see the overload above).
+inline result<decoded_packet> decode_packet(bytes_view data, protocol_version v) noexcept {
+    result<decoded_packet> out{std::in_place};
+    if (auto ec = decode_packet(data, v, *out)) out = ec;
+    return out; // one return of one object: never moved
+}
+
+/// Decodes `data` as one packet of type P (it must be exactly one packet)
+/// into `out`, which must be default-constructed. The allocation-free,
+/// move-free form of decode<P>(data, v).
+template <packet P>
+std::error_code decode(bytes_view data, protocol_version v, P& out) noexcept {
+    fixed_header h;
+    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
+    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type_of<P>);
+    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
+    if (h.packet_size() < data.size()) return make_error_code(codec_errc::trailing_bytes, h.type);
+    return decode_body(h, data.subspan(h.length), v, out);
+}
+
+/// Decodes `data` as one packet of type P (it must be exactly one packet).
+template <packet P>
+result<P> decode(bytes_view data, protocol_version v) noexcept {
+    result<P> out{std::in_place};
+    if (auto ec = decode(data, v, *out)) out = ec;
+    return out; // one return of one object: constructed in the caller's storage, never moved
+}
+
+/// Calls f(name, value) for every field of `p` present in version `v`, in
+/// wire order (fixed-header flags first). Used by the printer and the tests.
+template <packet P, class F>
+constexpr void visit_fields(const P& p, protocol_version v, F&& f) {
+    v = detail::effective_version(p, v);
+    description<P>::header::visit(p, v, f);
+    detail::codec_of<P>::visit(p, v, f);
+}
+
+/// Visits the fields of a list entry (e.g. a subscription).
+template <class T, class F>
+constexpr void visit_entry(const T& e, protocol_version v, F&& f) {
+    describe::record_codec<T>::visit(e, v, f);
+}
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/codec.hpp ----
+// ---- begin include/ctmqtt/core/print.hpp ----
+// Human-readable text of packets, generated from the same descriptions as the
+// codec: to_string(packet, version) lists every field present in that version.
+//   PUBLISH v5.0 retain=false qos=1 dup=false topic="a/b" packet_id=7 properties={Topic Alias=3} payload=(5 bytes) "hello"
+// For logs, tools and tests; it allocates, the codec does not.
+
+#include <cstdio>
+
+
+namespace ctmqtt {
+
+namespace detail {
+
+inline void append_quoted(std::string& out, std::string_view s) {
+    out += '"';
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c == 0x7F) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02X", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+}
+
+inline void append_bytes(std::string& out, bytes_view b) {
+    constexpr std::size_t shown = 64;
+    out += '(' + std::to_string(b.size()) + " bytes)";
+    if (b.empty()) return;
+    out += ' ';
+    append_quoted(out, as_string(b.first(std::min(b.size(), shown))));
+    if (b.size() > shown) out += "...";
+}
+
+template <class T>
+struct is_reason_code : std::false_type {};
+template <packet_type P>
+struct is_reason_code<basic_reason_code<P>> : std::true_type {};
+
+template <class T>
+struct is_property_set : std::false_type {};
+template <property_scope S>
+struct is_property_set<property_set<S>> : std::true_type {};
+
+template <class T>
+struct is_list_view : std::false_type {};
+template <class T, class C>
+struct is_list_view<list_view<T, C>> : std::true_type {};
+
+template <class V>
+void append_value(std::string& out, const V& v, protocol_version version) {
+    if constexpr (std::is_same_v<V, bool>) {
+        out += v ? "true" : "false";
+    } else if constexpr (std::is_same_v<V, qos> || std::is_same_v<V, retain_handling>) {
+        out += std::to_string(static_cast<unsigned>(v));
+    } else if constexpr (std::is_integral_v<V>) {
+        out += std::to_string(static_cast<unsigned long>(v));
+    } else if constexpr (std::is_convertible_v<V, std::string_view>) {
+        append_quoted(out, v);
+    } else if constexpr (std::is_same_v<V, bytes_view>) {
+        append_bytes(out, v);
+    } else if constexpr (std::is_same_v<V, string_pair>) {
+        append_quoted(out, v.name);
+        out += ':';
+        append_quoted(out, v.value);
+    } else if constexpr (std::is_same_v<V, connect_return_code>) {
+        out += std::to_string(static_cast<unsigned>(v)) + " (" + std::string{to_string(v)} + ')';
+    } else if constexpr (is_reason_code<V>::value) {
+        out += detail::hex_byte(v.value()) + " (" + std::string{v.name()} + ')';
+    } else if constexpr (is_property_set<V>::value) {
+        out += '{';
+        bool first = true;
+        v.for_each([&](property_id id, const auto& value) {
+            if (!first) out += ", ";
+            first = false;
+            out += to_string(id);
+            out += '=';
+            append_value(out, value, version);
+        });
+        out += '}';
+    } else if constexpr (is_list_view<V>::value) {
+        out += '[';
+        bool first = true;
+        for (const auto& e : v) {
+            if (!first) out += ", ";
+            first = false;
+            if constexpr (std::is_same_v<typename V::value_type, subscription>) {
+                out += '{';
+                bool first_field = true;
+                visit_entry(e, version, [&](std::string_view name, const auto& value) {
+                    if (!first_field) out += ' ';
+                    first_field = false;
+                    out += name;
+                    out += '=';
+                    append_value(out, value, version);
+                });
+                out += '}';
+            } else {
+                append_value(out, e, version);
+            }
+        }
+        out += ']';
+    } else {
+        static_assert(sizeof(V) == 0, "no text form for this field type");
+    }
+}
+
+} // namespace detail
+
+/// The packet as one line of text, every field present in version `v`.
+template <packet P>
+std::string to_string(const P& p, protocol_version v) {
+    if constexpr (requires { p.version; }) v = p.version;
+    std::string out{to_string(packet_type_of<P>)};
+    out += " v";
+    out += to_string(v);
+    visit_fields(p, v, [&](std::string_view name, const auto& value) {
+        if constexpr (requires { value.empty(); } && !std::is_convertible_v<decltype(value), std::string_view>) {
+            if (name == "properties" && value.empty()) return; // keep the line short
+        }
+        out += ' ';
+        out += name;
+        out += '=';
+        detail::append_value(out, value, v);
+    });
+    return out;
+}
+
+/// The text of whichever packet `p` holds.
+inline std::string to_string(const any_packet& p, protocol_version v) {
+    return std::visit([&](const auto& packet) { return to_string(packet, v); }, p);
+}
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/print.hpp ----
+// ---- end include/ctmqtt/core.hpp ----
+// ---- end include/ctmqtt/ctmqtt.hpp ----
