@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# ctmqtt's full test run: the command CI runs (after scripts/install-deps.sh).
+# ctmqtt's full test run: the README's second command, and what CI runs. It
+# installs the dependencies first (scripts/install-deps.sh, idempotent).
 #
 #   scripts/test.sh
 #
@@ -62,21 +63,40 @@ run_step() {
     printf -- '---- %s: ok (%ds)\n' "$name" "$took"
 }
 
+if [ "${CTMQTT_SKIP_DEPS:-0}" != 1 ]; then
+    scripts/install-deps.sh
+fi
+
 if [ "${CTMQTT_CLEAN:-0}" = 1 ]; then
     rm -rf build build-asan build-fuzz build-meson
 fi
 
+passed=0
+failed=0
+# Runs ctest in a build tree and adds its counts to the totals.
+run_ctest() {
+    local log=$tmp/ctest.log rc=0
+    ctest --test-dir "$1" --output-on-failure -j "$jobs" 2>&1 | tee "$log" || rc=$?
+    local line total bad
+    line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+    total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+    bad=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+    passed=$((passed + ${total:-0} - ${bad:-0}))
+    failed=$((failed + ${bad:-0}))
+    return "$rc"
+}
+
 step_build() {
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
     cmake --build build -j "$jobs"
-    ctest --test-dir build --output-on-failure -j "$jobs"
+    run_ctest build
 }
 
 step_asan() {
     cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCTMQTT_SANITIZE=ON -DCTMQTT_BUILD_BENCHMARKS=OFF
     cmake --build build-asan -j "$jobs"
-    ctest --test-dir build-asan --output-on-failure -j "$jobs"
+    run_ctest build-asan
 }
 
 step_fuzz() {
@@ -171,3 +191,4 @@ current_step=summary
 banner "summary"
 printf '%s\n' "${summary[@]}"
 echo "test.sh: all ${#summary[@]} steps passed (total ${SECONDS}s)"
+echo "$passed passed, $failed failed"

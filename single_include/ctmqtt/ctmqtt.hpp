@@ -709,19 +709,52 @@ constexpr fault validate_utf8_from(std::string_view s, std::size_t i) noexcept {
 
 } // namespace detail
 
+namespace detail {
+
+constexpr std::uint64_t ones8 = 0x0101010101010101ull;
+constexpr std::uint64_t high8 = 0x8080808080808080ull;
+
+/// The high bit of each byte of w that is zero (exact as to whether any is).
+constexpr std::uint64_t zero_bytes(std::uint64_t w) noexcept { return (w - ones8) & ~w & high8; }
+
+/// Bytes that stop the ASCII fast path: non-ASCII or zero.
+constexpr std::uint64_t non_plain_ascii(std::uint64_t w) noexcept { return (w & high8) | zero_bytes(w); }
+
+/// The index of the first byte of s at which a word test `stops` fires, or
+/// s.size() if none: eight bytes at a time, the last word overlapping the one
+/// before it; strings shorter than a word byte by byte with `stops_byte`.
+template <class WordTest, class ByteTest>
+inline std::size_t scan_words(std::string_view s, WordTest stops, ByteTest stops_byte) noexcept {
+    const std::size_t n = s.size();
+    if (n < 8) {
+        for (std::size_t i = 0; i < n; ++i)
+            if (stops_byte(static_cast<unsigned char>(s[i]))) return i;
+        return n;
+    }
+    std::size_t i = 0;
+    std::uint64_t w;
+    for (; i + 8 <= n; i += 8) {
+        std::memcpy(&w, s.data() + i, 8);
+        if (stops(w)) return i;
+    }
+    if (i < n) {
+        std::memcpy(&w, s.data() + n - 8, 8);
+        if (stops(w)) return i;
+    }
+    return n;
+}
+
+} // namespace detail
+
 /// Checks that `s` is a valid MQTT UTF-8 string body (not its length).
 constexpr fault validate_utf8(std::string_view s) noexcept {
     std::size_t i = 0;
     if (!std::is_constant_evaluated()) {
-        // Fast path: eight ASCII bytes at a time, none zero.
-        constexpr std::uint64_t high = 0x8080808080808080ull;
-        constexpr std::uint64_t ones = 0x0101010101010101ull;
-        while (s.size() - i >= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, s.data() + i, 8);
-            if (((w | ((w - ones) & ~w)) & high) != 0) break; // non-ASCII or a zero byte
-            i += 8;
-        }
+        // Fast path: plain ASCII (no zero byte) a word at a time.
+        i = detail::scan_words(
+            s, [](std::uint64_t w) { return detail::non_plain_ascii(w) != 0; },
+            [](unsigned char c) { return c == 0 || c >= 0x80; });
+        if (i == s.size()) return {};
     }
     return detail::validate_utf8_from(s, i);
 }
@@ -1028,25 +1061,43 @@ namespace ctmqtt {
 /// at least one character [MQTT-4.7.3-1] (the UTF-8 rules are checked by the
 /// string field that carries it). An empty name is allowed only with a topic
 /// alias; the packet description checks that case.
-/// True if `s` contains '+' or '#'. (On the hot path of every PUBLISH, so it
-/// looks at eight bytes at a time; std::string_view::find_first_of costs a
-/// memchr call per character with libstdc++.)
+namespace detail {
+// '+' (0x2B) and '#' (0x23) differ only in bit 3: OR-ing 0x08 into every byte
+// makes both 0x2B, so one comparison finds either.
+constexpr std::uint64_t wildcard_bytes(std::uint64_t w) noexcept {
+    return zero_bytes((w | (ones8 * 0x08)) ^ (ones8 * 0x2B));
+}
+} // namespace detail
+
+/// True if `s` contains '+' or '#'. Eight bytes at a time: this is on the
+/// path of every PUBLISH (libstdc++'s find_first_of calls memchr per byte).
 constexpr bool contains_wildcard(std::string_view s) noexcept {
     std::size_t i = 0;
     if (!std::is_constant_evaluated()) {
-        constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-        constexpr std::uint64_t plus = ones * '+', hash = ones * '#';
-        while (s.size() - i >= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, s.data() + i, 8);
-            const std::uint64_t a = w ^ plus, b = w ^ hash; // a zero byte where w has '+' / '#'
-            if ((((a - ones) & ~a) | ((b - ones) & ~b)) & high) break;
-            i += 8;
-        }
+        i = detail::scan_words(
+            s, [](std::uint64_t w) { return detail::wildcard_bytes(w) != 0; },
+            [](unsigned char c) { return c == '+' || c == '#'; });
+        if (i == s.size()) return false;
     }
     for (; i < s.size(); ++i)
         if (s[i] == '+' || s[i] == '#') return true;
     return false;
+}
+
+/// UTF-8 validity [MQTT-1.5.4-1] [MQTT-1.5.4-2] and no wildcard [MQTT-3.3.2-2]
+/// in one pass: the check of every topic name read or written.
+constexpr fault validate_topic_characters(std::string_view s) noexcept {
+    std::size_t i = 0;
+    if (!std::is_constant_evaluated()) {
+        i = detail::scan_words(
+            s, [](std::uint64_t w) { return (detail::non_plain_ascii(w) | detail::wildcard_bytes(w)) != 0; },
+            [](unsigned char c) { return c == 0 || c >= 0x80 || c == '+' || c == '#'; });
+        if (i == s.size()) return {};
+    }
+    if (auto f = detail::validate_utf8_from(s, i)) return f;
+    for (; i < s.size(); ++i)
+        if (s[i] == '+' || s[i] == '#') return codec_errc::topic_name_wildcard;
+    return {};
 }
 
 constexpr fault validate_topic_name(std::string_view name) noexcept {
@@ -1152,6 +1203,27 @@ constexpr bool topic_matches(std::string_view filter, std::string_view name) noe
     }
 }
 
+namespace wire {
+
+/// A topic name (MQTT 5 §3.3.2.1, §4.7): a UTF-8 string without wildcards,
+/// validated in one pass. May be empty; the packet decides when that is allowed.
+struct topic {
+    using value_type = std::string_view;
+    static constexpr std::size_t size(value_type v) noexcept { return utf8::size(v); }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept { return utf8::write(v, out); }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        bytes_view b;
+        if (auto f = binary::read(r, b)) return f;
+        v = as_string(b);
+        return validate_topic_characters(v);
+    }
+    static constexpr fault check(value_type v) noexcept {
+        if (v.size() > max_string_length) return codec_errc::string_too_long;
+        return validate_topic_characters(v);
+    }
+};
+
+} // namespace wire
 } // namespace ctmqtt
 // ---- end include/ctmqtt/core/topic.hpp ----
 
@@ -1203,18 +1275,21 @@ public:
 
     constexpr repeated_property() noexcept = default;
     template <std::size_t N>
-    constexpr repeated_property(std::span<const value_type, N> items) noexcept : items_(items) {}
+    constexpr repeated_property(std::span<const value_type, N> items) noexcept
+        : items_(items.data()), size_(static_cast<std::uint32_t>(items.size())) {}
     template <std::size_t N>
-    constexpr repeated_property(std::span<value_type, N> items) noexcept : items_(items) {}
+    constexpr repeated_property(std::span<value_type, N> items) noexcept
+        : items_(items.data()), size_(static_cast<std::uint32_t>(items.size())) {}
     template <std::size_t N>
-    constexpr repeated_property(const value_type (&items)[N]) noexcept : items_(items) {}
+    constexpr repeated_property(const value_type (&items)[N]) noexcept
+        : items_(items), size_(static_cast<std::uint32_t>(N)) {}
 
     /// Used by the decoder: the validated property block and how many times Id occurs in it.
     static constexpr repeated_property from_block(bytes_view block, std::uint32_t count) noexcept {
         repeated_property r;
-        r.block_ = block;
-        r.count_ = count;
-        r.from_block_ = true;
+        r.block_ = block.data();
+        r.size_ = count;
+        r.block_length_ = static_cast<std::uint32_t>(block.size()) | from_block_bit;
         return r;
     }
 
@@ -1227,10 +1302,10 @@ public:
         using pointer = void;
 
         constexpr iterator() noexcept = default;
-        constexpr value_type operator*() const noexcept { return owner_->from_block_ ? current_ : owner_->items_[index_]; }
+        constexpr value_type operator*() const noexcept { return owner_->from_block() ? current_ : owner_->items_[index_]; }
         constexpr iterator& operator++() noexcept {
             ++index_;
-            if (owner_->from_block_) seek();
+            if (owner_->from_block()) seek();
             return *this;
         }
         constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
@@ -1239,8 +1314,8 @@ public:
     private:
         friend class repeated_property;
         constexpr iterator(const repeated_property* owner, std::size_t index) noexcept
-            : owner_(owner), index_(index), cursor_(owner->block_.data(), owner->block_.data() + owner->block_.size()) {
-            if (owner_->from_block_ && index_ < owner_->size()) seek();
+            : owner_(owner), index_(index), cursor_(owner->block_, owner->block_ + owner->block_length()) {
+            if (owner_->from_block() && index_ < owner_->size()) seek();
         }
         // Advances the cursor to the next occurrence of Id and decodes it.
         // The block was validated when it was decoded, so reads cannot fail.
@@ -1268,14 +1343,20 @@ public:
         e.index_ = size();
         return e;
     }
-    constexpr std::size_t size() const noexcept { return from_block_ ? count_ : items_.size(); }
+    constexpr std::size_t size() const noexcept { return size_; }
     constexpr bool empty() const noexcept { return size() == 0; }
 
 private:
-    std::span<const value_type> items_{};
-    bytes_view block_{};
-    std::uint32_t count_ = 0;
-    bool from_block_ = false;
+    // 16 bytes, as small as a span: this is in every decoded packet, built each time.
+    static constexpr std::uint32_t from_block_bit = 0x8000'0000u; // blocks are < 2^28 bytes
+    constexpr bool from_block() const noexcept { return (block_length_ & from_block_bit) != 0; }
+    constexpr std::size_t block_length() const noexcept { return block_length_ & ~from_block_bit; }
+    union {
+        const value_type* items_ = nullptr; ///< the caller's values
+        const std::byte* block_;            ///< a decoded property block
+    };
+    std::uint32_t size_ = 0;         ///< values, in either form
+    std::uint32_t block_length_ = 0; ///< with from_block_bit
 };
 
 namespace detail {
@@ -2574,9 +2655,10 @@ inline constexpr auto client_id_check = [](std::string_view id, const connect&, 
     return fault{};
 };
 
-/// A will topic is a topic name: no wildcards, not empty (MQTT 5 §3.1.3.3, §4.7).
+/// A will topic is a topic name (MQTT 5 §3.1.3.3, §4.7): wire::topic checks
+/// the characters, this that it is not empty [MQTT-4.7.3-1].
 inline constexpr auto will_topic_check = [](std::string_view topic, const connect&, protocol_version) {
-    return validate_topic_name(topic);
+    return topic.empty() ? fault{codec_errc::topic_name_empty} : fault{};
 };
 
 } // namespace describe
@@ -2606,7 +2688,7 @@ struct description<connect> {
                         describe::client_id_check>,
         describe::properties<"will_properties", describe::in_optional<&c::will, &will_message::properties>,
                              describe::when<describe::has_will, true>>,
-        describe::field<"will_topic", describe::in_optional<&c::will, &will_message::topic>, wire::utf8,
+        describe::field<"will_topic", describe::in_optional<&c::will, &will_message::topic>, wire::topic,
                         describe::when<describe::has_will>, describe::will_topic_check>,
         describe::field<"will_payload", describe::in_optional<&c::will, &will_message::payload>, wire::binary,
                         describe::when<describe::has_will>>,
@@ -2702,11 +2784,6 @@ namespace describe {
 
 inline constexpr auto has_packet_id = [](const publish& p, protocol_version) { return p.qos != qos::at_most_once; };
 
-/// Wildcards are never allowed [MQTT-3.3.2-2]; emptiness is a rule below.
-inline constexpr auto publish_topic_check = [](std::string_view topic, const publish&, protocol_version) {
-    return topic.empty() ? fault{} : validate_topic_name(topic);
-};
-
 } // namespace describe
 
 template <>
@@ -2717,8 +2794,8 @@ struct description<publish> {
         describe::bits<"qos", describe::member<&publish::qos>, 1, 2, codec_errc::publish_qos_invalid>, // [MQTT-3.3.1-4]
         describe::bits<"dup", describe::member<&publish::dup>, 3, 1>>;
     using fields = describe::field_list<
-        describe::field<"topic", describe::member<&publish::topic>, wire::utf8, describe::present_always,
-                        describe::publish_topic_check>,
+        // UTF-8 without wildcards [MQTT-3.3.2-2]; emptiness is a rule below.
+        describe::field<"topic", describe::member<&publish::topic>, wire::topic>,
         describe::field<"packet_id", describe::member<&publish::packet_id>, wire::u16,
                         describe::when<describe::has_packet_id>, describe::non_zero_packet_id>,
         describe::properties<"properties", describe::member<&publish::properties>>,

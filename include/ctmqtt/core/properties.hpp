@@ -70,18 +70,21 @@ public:
 
     constexpr repeated_property() noexcept = default;
     template <std::size_t N>
-    constexpr repeated_property(std::span<const value_type, N> items) noexcept : items_(items) {}
+    constexpr repeated_property(std::span<const value_type, N> items) noexcept
+        : items_(items.data()), size_(static_cast<std::uint32_t>(items.size())) {}
     template <std::size_t N>
-    constexpr repeated_property(std::span<value_type, N> items) noexcept : items_(items) {}
+    constexpr repeated_property(std::span<value_type, N> items) noexcept
+        : items_(items.data()), size_(static_cast<std::uint32_t>(items.size())) {}
     template <std::size_t N>
-    constexpr repeated_property(const value_type (&items)[N]) noexcept : items_(items) {}
+    constexpr repeated_property(const value_type (&items)[N]) noexcept
+        : items_(items), size_(static_cast<std::uint32_t>(N)) {}
 
     /// Used by the decoder: the validated property block and how many times Id occurs in it.
     static constexpr repeated_property from_block(bytes_view block, std::uint32_t count) noexcept {
         repeated_property r;
-        r.block_ = block;
-        r.count_ = count;
-        r.from_block_ = true;
+        r.block_ = block.data();
+        r.size_ = count;
+        r.block_length_ = static_cast<std::uint32_t>(block.size()) | from_block_bit;
         return r;
     }
 
@@ -94,10 +97,10 @@ public:
         using pointer = void;
 
         constexpr iterator() noexcept = default;
-        constexpr value_type operator*() const noexcept { return owner_->from_block_ ? current_ : owner_->items_[index_]; }
+        constexpr value_type operator*() const noexcept { return owner_->from_block() ? current_ : owner_->items_[index_]; }
         constexpr iterator& operator++() noexcept {
             ++index_;
-            if (owner_->from_block_) seek();
+            if (owner_->from_block()) seek();
             return *this;
         }
         constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
@@ -106,8 +109,8 @@ public:
     private:
         friend class repeated_property;
         constexpr iterator(const repeated_property* owner, std::size_t index) noexcept
-            : owner_(owner), index_(index), cursor_(owner->block_.data(), owner->block_.data() + owner->block_.size()) {
-            if (owner_->from_block_ && index_ < owner_->size()) seek();
+            : owner_(owner), index_(index), cursor_(owner->block_, owner->block_ + owner->block_length()) {
+            if (owner_->from_block() && index_ < owner_->size()) seek();
         }
         // Advances the cursor to the next occurrence of Id and decodes it.
         // The block was validated when it was decoded, so reads cannot fail.
@@ -135,14 +138,20 @@ public:
         e.index_ = size();
         return e;
     }
-    constexpr std::size_t size() const noexcept { return from_block_ ? count_ : items_.size(); }
+    constexpr std::size_t size() const noexcept { return size_; }
     constexpr bool empty() const noexcept { return size() == 0; }
 
 private:
-    std::span<const value_type> items_{};
-    bytes_view block_{};
-    std::uint32_t count_ = 0;
-    bool from_block_ = false;
+    // 16 bytes, as small as a span: this is in every decoded packet, built each time.
+    static constexpr std::uint32_t from_block_bit = 0x8000'0000u; // blocks are < 2^28 bytes
+    constexpr bool from_block() const noexcept { return (block_length_ & from_block_bit) != 0; }
+    constexpr std::size_t block_length() const noexcept { return block_length_ & ~from_block_bit; }
+    union {
+        const value_type* items_ = nullptr; ///< the caller's values
+        const std::byte* block_;            ///< a decoded property block
+    };
+    std::uint32_t size_ = 0;         ///< values, in either form
+    std::uint32_t block_length_ = 0; ///< with from_block_bit
 };
 
 namespace detail {

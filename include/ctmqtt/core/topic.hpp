@@ -9,6 +9,7 @@
 
 #include <ctmqtt/core/error.hpp>
 #include <ctmqtt/core/utf8.hpp>
+#include <ctmqtt/core/wire.hpp>
 
 namespace ctmqtt {
 
@@ -16,25 +17,43 @@ namespace ctmqtt {
 /// at least one character [MQTT-4.7.3-1] (the UTF-8 rules are checked by the
 /// string field that carries it). An empty name is allowed only with a topic
 /// alias; the packet description checks that case.
-/// True if `s` contains '+' or '#'. (On the hot path of every PUBLISH, so it
-/// looks at eight bytes at a time; std::string_view::find_first_of costs a
-/// memchr call per character with libstdc++.)
+namespace detail {
+// '+' (0x2B) and '#' (0x23) differ only in bit 3: OR-ing 0x08 into every byte
+// makes both 0x2B, so one comparison finds either.
+constexpr std::uint64_t wildcard_bytes(std::uint64_t w) noexcept {
+    return zero_bytes((w | (ones8 * 0x08)) ^ (ones8 * 0x2B));
+}
+} // namespace detail
+
+/// True if `s` contains '+' or '#'. Eight bytes at a time: this is on the
+/// path of every PUBLISH (libstdc++'s find_first_of calls memchr per byte).
 constexpr bool contains_wildcard(std::string_view s) noexcept {
     std::size_t i = 0;
     if (!std::is_constant_evaluated()) {
-        constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-        constexpr std::uint64_t plus = ones * '+', hash = ones * '#';
-        while (s.size() - i >= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, s.data() + i, 8);
-            const std::uint64_t a = w ^ plus, b = w ^ hash; // a zero byte where w has '+' / '#'
-            if ((((a - ones) & ~a) | ((b - ones) & ~b)) & high) break;
-            i += 8;
-        }
+        i = detail::scan_words(
+            s, [](std::uint64_t w) { return detail::wildcard_bytes(w) != 0; },
+            [](unsigned char c) { return c == '+' || c == '#'; });
+        if (i == s.size()) return false;
     }
     for (; i < s.size(); ++i)
         if (s[i] == '+' || s[i] == '#') return true;
     return false;
+}
+
+/// UTF-8 validity [MQTT-1.5.4-1] [MQTT-1.5.4-2] and no wildcard [MQTT-3.3.2-2]
+/// in one pass: the check of every topic name read or written.
+constexpr fault validate_topic_characters(std::string_view s) noexcept {
+    std::size_t i = 0;
+    if (!std::is_constant_evaluated()) {
+        i = detail::scan_words(
+            s, [](std::uint64_t w) { return (detail::non_plain_ascii(w) | detail::wildcard_bytes(w)) != 0; },
+            [](unsigned char c) { return c == 0 || c >= 0x80 || c == '+' || c == '#'; });
+        if (i == s.size()) return {};
+    }
+    if (auto f = detail::validate_utf8_from(s, i)) return f;
+    for (; i < s.size(); ++i)
+        if (s[i] == '+' || s[i] == '#') return codec_errc::topic_name_wildcard;
+    return {};
 }
 
 constexpr fault validate_topic_name(std::string_view name) noexcept {
@@ -140,4 +159,25 @@ constexpr bool topic_matches(std::string_view filter, std::string_view name) noe
     }
 }
 
+namespace wire {
+
+/// A topic name (MQTT 5 §3.3.2.1, §4.7): a UTF-8 string without wildcards,
+/// validated in one pass. May be empty; the packet decides when that is allowed.
+struct topic {
+    using value_type = std::string_view;
+    static constexpr std::size_t size(value_type v) noexcept { return utf8::size(v); }
+    static constexpr std::byte* write(value_type v, std::byte* out) noexcept { return utf8::write(v, out); }
+    static constexpr fault read(reader& r, value_type& v) noexcept {
+        bytes_view b;
+        if (auto f = binary::read(r, b)) return f;
+        v = as_string(b);
+        return validate_topic_characters(v);
+    }
+    static constexpr fault check(value_type v) noexcept {
+        if (v.size() > max_string_length) return codec_errc::string_too_long;
+        return validate_topic_characters(v);
+    }
+};
+
+} // namespace wire
 } // namespace ctmqtt

@@ -50,19 +50,52 @@ constexpr fault validate_utf8_from(std::string_view s, std::size_t i) noexcept {
 
 } // namespace detail
 
+namespace detail {
+
+constexpr std::uint64_t ones8 = 0x0101010101010101ull;
+constexpr std::uint64_t high8 = 0x8080808080808080ull;
+
+/// The high bit of each byte of w that is zero (exact as to whether any is).
+constexpr std::uint64_t zero_bytes(std::uint64_t w) noexcept { return (w - ones8) & ~w & high8; }
+
+/// Bytes that stop the ASCII fast path: non-ASCII or zero.
+constexpr std::uint64_t non_plain_ascii(std::uint64_t w) noexcept { return (w & high8) | zero_bytes(w); }
+
+/// The index of the first byte of s at which a word test `stops` fires, or
+/// s.size() if none: eight bytes at a time, the last word overlapping the one
+/// before it; strings shorter than a word byte by byte with `stops_byte`.
+template <class WordTest, class ByteTest>
+inline std::size_t scan_words(std::string_view s, WordTest stops, ByteTest stops_byte) noexcept {
+    const std::size_t n = s.size();
+    if (n < 8) {
+        for (std::size_t i = 0; i < n; ++i)
+            if (stops_byte(static_cast<unsigned char>(s[i]))) return i;
+        return n;
+    }
+    std::size_t i = 0;
+    std::uint64_t w;
+    for (; i + 8 <= n; i += 8) {
+        std::memcpy(&w, s.data() + i, 8);
+        if (stops(w)) return i;
+    }
+    if (i < n) {
+        std::memcpy(&w, s.data() + n - 8, 8);
+        if (stops(w)) return i;
+    }
+    return n;
+}
+
+} // namespace detail
+
 /// Checks that `s` is a valid MQTT UTF-8 string body (not its length).
 constexpr fault validate_utf8(std::string_view s) noexcept {
     std::size_t i = 0;
     if (!std::is_constant_evaluated()) {
-        // Fast path: eight ASCII bytes at a time, none zero.
-        constexpr std::uint64_t high = 0x8080808080808080ull;
-        constexpr std::uint64_t ones = 0x0101010101010101ull;
-        while (s.size() - i >= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, s.data() + i, 8);
-            if (((w | ((w - ones) & ~w)) & high) != 0) break; // non-ASCII or a zero byte
-            i += 8;
-        }
+        // Fast path: plain ASCII (no zero byte) a word at a time.
+        i = detail::scan_words(
+            s, [](std::uint64_t w) { return detail::non_plain_ascii(w) != 0; },
+            [](unsigned char c) { return c == 0 || c >= 0x80; });
+        if (i == s.size()) return {};
     }
     return detail::validate_utf8_from(s, i);
 }

@@ -95,9 +95,10 @@ inline constexpr auto client_id_check = [](std::string_view id, const connect&, 
     return fault{};
 };
 
-/// A will topic is a topic name: no wildcards, not empty (MQTT 5 §3.1.3.3, §4.7).
+/// A will topic is a topic name (MQTT 5 §3.1.3.3, §4.7): wire::topic checks
+/// the characters, this that it is not empty [MQTT-4.7.3-1].
 inline constexpr auto will_topic_check = [](std::string_view topic, const connect&, protocol_version) {
-    return validate_topic_name(topic);
+    return topic.empty() ? fault{codec_errc::topic_name_empty} : fault{};
 };
 
 } // namespace describe
@@ -127,7 +128,7 @@ struct description<connect> {
                         describe::client_id_check>,
         describe::properties<"will_properties", describe::in_optional<&c::will, &will_message::properties>,
                              describe::when<describe::has_will, true>>,
-        describe::field<"will_topic", describe::in_optional<&c::will, &will_message::topic>, wire::utf8,
+        describe::field<"will_topic", describe::in_optional<&c::will, &will_message::topic>, wire::topic,
                         describe::when<describe::has_will>, describe::will_topic_check>,
         describe::field<"will_payload", describe::in_optional<&c::will, &will_message::payload>, wire::binary,
                         describe::when<describe::has_will>>,

@@ -23,11 +23,6 @@ namespace describe {
 
 inline constexpr auto has_packet_id = [](const publish& p, protocol_version) { return p.qos != qos::at_most_once; };
 
-/// Wildcards are never allowed [MQTT-3.3.2-2]; emptiness is a rule below.
-inline constexpr auto publish_topic_check = [](std::string_view topic, const publish&, protocol_version) {
-    return topic.empty() ? fault{} : validate_topic_name(topic);
-};
-
 } // namespace describe
 
 template <>
@@ -38,8 +33,8 @@ struct description<publish> {
         describe::bits<"qos", describe::member<&publish::qos>, 1, 2, codec_errc::publish_qos_invalid>, // [MQTT-3.3.1-4]
         describe::bits<"dup", describe::member<&publish::dup>, 3, 1>>;
     using fields = describe::field_list<
-        describe::field<"topic", describe::member<&publish::topic>, wire::utf8, describe::present_always,
-                        describe::publish_topic_check>,
+        // UTF-8 without wildcards [MQTT-3.3.2-2]; emptiness is a rule below.
+        describe::field<"topic", describe::member<&publish::topic>, wire::topic>,
         describe::field<"packet_id", describe::member<&publish::packet_id>, wire::u16,
                         describe::when<describe::has_packet_id>, describe::non_zero_packet_id>,
         describe::properties<"properties", describe::member<&publish::properties>>,
