@@ -8,6 +8,8 @@
 namespace ctmqtt {
 
 struct auth {
+    auth() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     auth_reason_code reason_code; ///< left out when Success and no properties (MQTT 5 §3.15.2.1)
     auth_properties properties;
 };

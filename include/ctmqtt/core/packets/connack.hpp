@@ -6,6 +6,8 @@
 namespace ctmqtt {
 
 struct connack {
+    connack() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     bool session_present = false;
     connect_return_code return_code = connect_return_code::accepted; ///< MQTT 3.1 and 3.1.1
     connack_reason_code reason_code;                                 ///< MQTT 5

@@ -12,6 +12,8 @@ namespace ctmqtt {
 
 /// The will message carried by CONNECT (MQTT 5 §3.1.2.5, §3.1.3.2-4).
 struct will_message {
+    will_message() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     std::string_view topic;
     bytes_view payload;
     ctmqtt::qos qos = ctmqtt::qos::at_most_once;
@@ -20,6 +22,8 @@ struct will_message {
 };
 
 struct connect {
+    connect() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     protocol_version version = protocol_version::v5;
     bool clean_start = true; ///< "clean session" in 3.1 and 3.1.1
     std::uint16_t keep_alive = 60;

@@ -10,6 +10,11 @@
 namespace ctmqtt {
 
 struct publish {
+    // User-provided, so value-initialisation (publish{}, a result's in-place
+    // value) runs the member initialisers without first zeroing all ~180 bytes:
+    // that memset was a `rep stos`, half the cost of a decode.
+    publish() noexcept {}
+
     std::string_view topic; ///< may be empty in MQTT 5 when a Topic Alias is set
     bytes_view payload;     ///< never copied: a view into the caller's data or the receive buffer
     ctmqtt::qos qos = ctmqtt::qos::at_most_once;

@@ -10,6 +10,8 @@ namespace ctmqtt {
 
 template <packet_type P>
 struct basic_publish_ack {
+    basic_publish_ack() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     std::uint16_t packet_id = 0;
     basic_reason_code<P> reason_code;                            ///< MQTT 5
     property_set<static_cast<property_scope>(P)> properties;     ///< MQTT 5

@@ -10,6 +10,8 @@ namespace ctmqtt {
 using suback_reason_code_list = list_view<suback_reason_code, describe::reason_code_wire<packet_type::suback>>;
 
 struct suback {
+    suback() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     std::uint16_t packet_id = 0;
     suback_reason_code_list reason_codes; ///< one per subscription; 3.1.1: 0, 1, 2 or 0x80 [MQTT-3.9.3-2]
     suback_properties properties;        ///< MQTT 5

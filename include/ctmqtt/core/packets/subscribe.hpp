@@ -51,6 +51,8 @@ struct description<subscription> {
 using subscription_list = list_view<subscription, describe::entry_codec<subscription>>;
 
 struct subscribe {
+    subscribe() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     std::uint16_t packet_id = 0;
     subscription_list subscriptions; ///< at least one [MQTT-3.8.3-3]
     subscribe_properties properties; ///< MQTT 5

@@ -10,6 +10,8 @@ namespace ctmqtt {
 using unsuback_reason_code_list = list_view<unsuback_reason_code, describe::reason_code_wire<packet_type::unsuback>>;
 
 struct unsuback {
+    unsuback() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     std::uint16_t packet_id = 0;
     unsuback_reason_code_list reason_codes; ///< MQTT 5: one per topic filter
     unsuback_properties properties;         ///< MQTT 5

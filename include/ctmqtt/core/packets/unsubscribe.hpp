@@ -19,6 +19,8 @@ inline constexpr auto unsubscribe_filter_check = [](std::string_view filter, std
 using topic_filter_list = list_view<std::string_view, describe::value_entry_codec<wire::utf8, describe::unsubscribe_filter_check>>;
 
 struct unsubscribe {
+    unsubscribe() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+
     std::uint16_t packet_id = 0;
     topic_filter_list topic_filters;   ///< at least one [MQTT-3.10.3-2]
     unsubscribe_properties properties; ///< MQTT 5
