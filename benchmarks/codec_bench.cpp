@@ -9,7 +9,8 @@
 // Build and run (see benchmarks/README.md):
 //   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release
 //   cmake --build build-bench --target ctmqtt_codec_bench
-//   ./build-bench/benchmarks/ctmqtt_codec_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   ./build-bench/benchmarks/ctmqtt_codec_bench --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true
 //
 // Callgrind: run one benchmark for a short fixed time, e.g.
 //   valgrind --tool=callgrind --callgrind-out-file=cg.out ./ctmqtt_codec_bench
@@ -49,25 +50,35 @@ void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
 
 // Not inlined, so that GCC does not see free() paired with operator new
 // (-Wmismatched-new-delete), which is right for these replacements.
-[[gnu::noinline]] void counted_free(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void counted_free(void* p) noexcept {
+    std::free(p);
+}
 } // namespace
 
 void* operator new(std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
+    if (void* p = counted_alloc(n))
+        return p;
     throw std::bad_alloc{};
 }
 void* operator new[](std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
+    if (void* p = counted_alloc(n))
+        return p;
     throw std::bad_alloc{};
 }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    return counted_alloc(n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    return counted_alloc(n);
+}
 void* operator new(std::size_t n, std::align_val_t al) {
-    if (void* p = counted_aligned_alloc(n, al)) return p;
+    if (void* p = counted_aligned_alloc(n, al))
+        return p;
     throw std::bad_alloc{};
 }
 void* operator new[](std::size_t n, std::align_val_t al) {
-    if (void* p = counted_aligned_alloc(n, al)) return p;
+    if (void* p = counted_aligned_alloc(n, al))
+        return p;
     throw std::bad_alloc{};
 }
 void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
@@ -76,18 +87,42 @@ void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) no
 void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
     return counted_aligned_alloc(n, al);
 }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete(void* p) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
 
 namespace {
 
@@ -123,11 +158,13 @@ struct publish_fixture {
     publish packet;
 
     publish_fixture(qos q, std::size_t payload_size, bool with_properties) : payload(payload_size) {
-        for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::byte>('a' + i % 26);
+        for (std::size_t i = 0; i < payload.size(); ++i)
+            payload[i] = static_cast<std::byte>('a' + i % 26);
         packet.topic = topic16;
         packet.payload = payload;
         packet.qos = q;
-        if (q != qos::at_most_once) packet.packet_id = 4242;
+        if (q != qos::at_most_once)
+            packet.packet_id = 4242;
         if (with_properties) {
             // 4 properties: a byte, a four-byte integer, a string and a string pair.
             packet.properties.set<property_id::payload_format_indicator>(std::uint8_t{1})
@@ -157,7 +194,8 @@ struct connect_fixture {
 };
 
 struct subscribe_fixture {
-    subscription subs[2] = {{"sensors/+/temperature", qos::at_least_once}, {"alerts/#", qos::exactly_once}};
+    subscription subs[2] = {{"sensors/+/temperature", qos::at_least_once},
+                            {"alerts/#", qos::exactly_once}};
     subscribe packet;
     subscribe_fixture() {
         packet.packet_id = 7;
@@ -171,7 +209,8 @@ struct puback_fixture {
     puback packet;
     explicit puback_fixture(bool with_reason) {
         packet.packet_id = 4242;
-        if (with_reason) packet.reason_code = reason::no_matching_subscribers;
+        if (with_reason)
+            packet.reason_code = reason::no_matching_subscribers;
     }
 };
 
@@ -232,7 +271,8 @@ void bm_decode(benchmark::State& state, protocol_version v, Args... args) {
             benchmark::DoNotOptimize(decoded);
         }
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(wire.size()));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                            static_cast<std::int64_t>(wire.size()));
     state.counters["wire_bytes"] = static_cast<double>(wire.size());
 }
 
@@ -287,30 +327,38 @@ void register_all() {
         {"publish_qos0_64B_v311", qos::at_most_once, small_payload, false, v311},
     };
 
-    benchmark::RegisterBenchmark("encode/connect_v311", bm_encode<connect_fixture, protocol_version>, v311, v311);
-    benchmark::RegisterBenchmark("encode/connect_v5", bm_encode<connect_fixture, protocol_version>, v5, v5);
+    benchmark::RegisterBenchmark("encode/connect_v311",
+                                 bm_encode<connect_fixture, protocol_version>, v311, v311);
+    benchmark::RegisterBenchmark("encode/connect_v5", bm_encode<connect_fixture, protocol_version>,
+                                 v5, v5);
     for (const auto& c : publishes)
         benchmark::RegisterBenchmark((std::string{"encode/"} + c.name).c_str(),
-                                     bm_encode<publish_fixture, qos, std::size_t, bool>, c.v, c.q, c.payload, c.props);
+                                     bm_encode<publish_fixture, qos, std::size_t, bool>, c.v, c.q,
+                                     c.payload, c.props);
     benchmark::RegisterBenchmark("encode/subscribe_2_filters", bm_encode<subscribe_fixture>, v5);
     benchmark::RegisterBenchmark("encode/puback", bm_encode<puback_fixture, bool>, v5, false);
-    benchmark::RegisterBenchmark("encode/puback_reason_code", bm_encode<puback_fixture, bool>, v5, true);
+    benchmark::RegisterBenchmark("encode/puback_reason_code", bm_encode<puback_fixture, bool>, v5,
+                                 true);
 
-    benchmark::RegisterBenchmark("decode/connect_v311", bm_decode<connect_fixture, protocol_version>, v311, v311);
-    benchmark::RegisterBenchmark("decode/connect_v5", bm_decode<connect_fixture, protocol_version>, v5, v5);
+    benchmark::RegisterBenchmark("decode/connect_v311",
+                                 bm_decode<connect_fixture, protocol_version>, v311, v311);
+    benchmark::RegisterBenchmark("decode/connect_v5", bm_decode<connect_fixture, protocol_version>,
+                                 v5, v5);
     for (const auto& c : publishes)
         benchmark::RegisterBenchmark((std::string{"decode/"} + c.name).c_str(),
-                                     bm_decode<publish_fixture, qos, std::size_t, bool>, c.v, c.q, c.payload, c.props);
+                                     bm_decode<publish_fixture, qos, std::size_t, bool>, c.v, c.q,
+                                     c.payload, c.props);
     benchmark::RegisterBenchmark("decode/subscribe_2_filters", bm_decode<subscribe_fixture>, v5);
     benchmark::RegisterBenchmark("decode/puback", bm_decode<puback_fixture, bool>, v5, false);
-    benchmark::RegisterBenchmark("decode/puback_reason_code", bm_decode<puback_fixture, bool>, v5, true);
+    benchmark::RegisterBenchmark("decode/puback_reason_code", bm_decode<puback_fixture, bool>, v5,
+                                 true);
 
     benchmark::RegisterBenchmark("decode_packet/publish_qos0_64B",
-                                 bm_decode_packet<publish_fixture, qos, std::size_t, bool>, v5, qos::at_most_once,
-                                 small_payload, false);
+                                 bm_decode_packet<publish_fixture, qos, std::size_t, bool>, v5,
+                                 qos::at_most_once, small_payload, false);
     benchmark::RegisterBenchmark("decode_packet/publish_qos0_64B_4props",
-                                 bm_decode_packet<publish_fixture, qos, std::size_t, bool>, v5, qos::at_most_once,
-                                 small_payload, true);
+                                 bm_decode_packet<publish_fixture, qos, std::size_t, bool>, v5,
+                                 qos::at_most_once, small_payload, true);
 }
 
 } // namespace
@@ -318,7 +366,8 @@ void register_all() {
 int main(int argc, char** argv) {
     register_all();
     benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     const publish p = make_publish(props, payload);
     std::array<std::byte, 256> buffer{};
     auto encoded = encode(p, protocol_version::v5, buffer);
-    if (!encoded) return 1;
+    if (!encoded)
+        return 1;
     std::vector<std::byte> frame(encoded->header.begin(), encoded->header.end());
     frame.insert(frame.end(), payload.begin(), payload.end());
     if (what.starts_with("encode")) {

@@ -18,7 +18,8 @@ std::string hex(bytes_view b) {
         std::snprintf(buf, sizeof buf, "%02X ", static_cast<unsigned>(b[i]));
         out += buf;
     }
-    if (b.size() > 48) out += "...";
+    if (b.size() > 48)
+        out += "...";
     return out;
 }
 
@@ -33,7 +34,8 @@ void round_trip(const P& p, protocol_version v) {
     // A real client sends header and payload with one gather write; here we join them.
     std::array<std::byte, 1024> wire_bytes{};
     std::copy(encoded->header.begin(), encoded->header.end(), wire_bytes.begin());
-    std::copy(encoded->payload.begin(), encoded->payload.end(), wire_bytes.begin() + encoded->header.size());
+    std::copy(encoded->payload.begin(), encoded->payload.end(),
+              wire_bytes.begin() + encoded->header.size());
     const bytes_view frame{wire_bytes.data(), encoded->size()};
     auto decoded = decode_packet(frame, v);
     std::printf("  %-5s %s\n", std::string{to_string(v)}.c_str(), hex(frame).c_str());
@@ -48,7 +50,8 @@ template <packet P>
 void show(const P& p) {
     std::printf("%s\n", std::string{to_string(packet_type_of<P>)}.c_str());
     for (auto v : {protocol_version::v3_1_1, protocol_version::v5}) {
-        if (packet_type_of<P> == packet_type::auth && v != protocol_version::v5) continue;
+        if (packet_type_of<P> == packet_type::auth && v != protocol_version::v5)
+            continue;
         round_trip(p, v);
     }
 }
@@ -73,7 +76,8 @@ int main() {
     c.will->retain = true;
     for (auto v : {protocol_version::v3_1, protocol_version::v3_1_1, protocol_version::v5}) {
         c.version = v;
-        if (v == protocol_version::v5) c.properties.set<property_id::session_expiry_interval>(3600u);
+        if (v == protocol_version::v5)
+            c.properties.set<property_id::session_expiry_interval>(3600u);
         std::printf("CONNECT\n");
         round_trip(c, v);
     }
@@ -88,7 +92,8 @@ int main() {
     p.qos = qos::at_least_once;
     p.packet_id = 1;
     show(p);
-    p.properties.set<property_id::content_type>("text/plain").set<property_id::user_property>(std::span{user_props});
+    p.properties.set<property_id::content_type>("text/plain")
+        .set<property_id::user_property>(std::span{user_props});
     std::printf("PUBLISH with properties\n");
     round_trip(p, protocol_version::v5);
 
@@ -108,7 +113,8 @@ int main() {
     comp.packet_id = 2;
     show(comp);
 
-    const subscription subs[] = {{"demo/#", qos::at_least_once}, {"$share/g/demo/+/x", qos::exactly_once}};
+    const subscription subs[] = {{"demo/#", qos::at_least_once},
+                                 {"$share/g/demo/+/x", qos::exactly_once}};
     subscribe s;
     s.packet_id = 3;
     s.subscriptions = subs;
@@ -143,14 +149,19 @@ int main() {
     show(a);
 
     std::printf("\nMalformed input is refused with the rule it breaks:\n");
-    const std::byte bad_publish[] = {std::byte{0x30}, std::byte{0x05}, std::byte{0x00}, std::byte{0x03},
-                                     std::byte{'a'},  std::byte{'/'},  std::byte{'#'}};
-    std::printf("  %s\n", decode_packet(bad_publish, protocol_version::v3_1_1).error().message().c_str());
-    const std::byte bad_pubrel[] = {std::byte{0x60}, std::byte{0x02}, std::byte{0x00}, std::byte{0x01}};
-    std::printf("  %s\n", decode_packet(bad_pubrel, protocol_version::v5).error().message().c_str());
+    const std::byte bad_publish[] = {std::byte{0x30}, std::byte{0x05}, std::byte{0x00},
+                                     std::byte{0x03}, std::byte{'a'},  std::byte{'/'},
+                                     std::byte{'#'}};
+    std::printf("  %s\n",
+                decode_packet(bad_publish, protocol_version::v3_1_1).error().message().c_str());
+    const std::byte bad_pubrel[] = {std::byte{0x60}, std::byte{0x02}, std::byte{0x00},
+                                    std::byte{0x01}};
+    std::printf("  %s\n",
+                decode_packet(bad_pubrel, protocol_version::v5).error().message().c_str());
     publish wild;
     wild.topic = "a/+";
     std::array<std::byte, 64> buf{};
-    std::printf("  encoder: %s\n", encode(wild, protocol_version::v5, buf).error().message().c_str());
+    std::printf("  encoder: %s\n",
+                encode(wild, protocol_version::v5, buf).error().message().c_str());
     return 0;
 }

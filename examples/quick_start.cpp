@@ -1,6 +1,7 @@
 // The README's short example, built and run by the tests so it stays true.
 #include <array>
 #include <cstdio>
+
 #include <ctmqtt/core.hpp>
 
 int main() {
@@ -30,7 +31,8 @@ int main() {
     std::puts(to_string(*decoded, protocol_version::v5).c_str());
 
     // Malformed input gets an error that says what and where:
-    const std::byte bad[] = {std::byte{0x30}, std::byte{0x03}, std::byte{0x00}, std::byte{0x01}, std::byte{'#'}};
+    const std::byte bad[] = {std::byte{0x30}, std::byte{0x03}, std::byte{0x00}, std::byte{0x01},
+                             std::byte{'#'}};
     std::puts(decode_packet(bad, protocol_version::v3_1_1).error().message().c_str());
     // PUBLISH: topic name contains a wildcard [MQTT-3.3.2-2]
 }

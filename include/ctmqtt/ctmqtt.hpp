@@ -3,5 +3,5 @@
 // scripts/amalgamate.py; re-run it after changing any header.
 #pragma once
 
-#include <ctmqtt/version.hpp>
 #include <ctmqtt/core.hpp>
+#include <ctmqtt/version.hpp>

@@ -10,24 +10,6 @@
 // single_include/ctmqtt/ctmqtt.hpp is generated from this file by
 // scripts/amalgamate.py; re-run it after changing any header.
 
-// ---- begin include/ctmqtt/version.hpp ----
-// ctmqtt's version. Keep in sync with project() in CMakeLists.txt and
-// meson.build (tests/single_include/main.cpp checks the string against the
-// numbers).
-
-#include <string_view>
-
-namespace ctmqtt {
-
-inline constexpr int version_major = 0;
-inline constexpr int version_minor = 1;
-inline constexpr int version_patch = 0;
-
-/// "major.minor.patch"
-inline constexpr std::string_view version_string = "0.1.0";
-
-} // namespace ctmqtt
-// ---- end include/ctmqtt/version.hpp ----
 // ---- begin include/ctmqtt/core.hpp ----
 // The sans-I/O core: codec, properties, reason codes, topics. No Asio,
 // no OpenSSL, no threads, no clock.
@@ -66,6 +48,7 @@ inline constexpr std::string_view version_string = "0.1.0";
 // the same way: description<subscription> is a record with fields and rules.
 
 #include <algorithm>
+#include <string_view>
 #include <type_traits>
 
 // ---- begin include/ctmqtt/core/error.hpp ----
@@ -143,10 +126,10 @@ enum class packet_type : std::uint8_t {
 };
 
 constexpr std::string_view to_string(packet_type t) noexcept {
-    constexpr std::string_view names[] = {
-        "RESERVED", "CONNECT",     "CONNACK",  "PUBLISH", "PUBACK",   "PUBREC",
-        "PUBREL",   "PUBCOMP",     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK",
-        "PINGREQ",  "PINGRESP",    "DISCONNECT", "AUTH"};
+    constexpr std::string_view names[] = {"RESERVED",  "CONNECT",  "CONNACK",     "PUBLISH",
+                                          "PUBACK",    "PUBREC",   "PUBREL",      "PUBCOMP",
+                                          "SUBSCRIBE", "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+                                          "PINGREQ",   "PINGRESP", "DISCONNECT",  "AUTH"};
     auto i = static_cast<std::size_t>(t);
     return i < std::size(names) ? names[i] : std::string_view{"UNKNOWN"};
 }
@@ -256,10 +239,10 @@ constexpr std::string_view to_string(property_scope s) noexcept {
 
 /// How a value constrained to a range is checked on decode and encode.
 enum class property_range : std::uint8_t {
-    any,          ///< every value of the wire type
-    zero_or_one,  ///< a boolean byte (e.g. Retain Available)
-    non_zero,     ///< 0 is a protocol error (e.g. Receive Maximum, Topic Alias)
-    topic_name,   ///< a topic name: no wildcards (Response Topic [MQTT-3.3.2-14])
+    any,         ///< every value of the wire type
+    zero_or_one, ///< a boolean byte (e.g. Retain Available)
+    non_zero,    ///< 0 is a protocol error (e.g. Receive Maximum, Topic Alias)
+    topic_name,  ///< a topic name: no wildcards (Response Topic [MQTT-3.3.2-14])
 };
 
 struct property_info {
@@ -274,21 +257,23 @@ struct property_info {
 namespace detail {
 constexpr property_scope_mask scopes(std::initializer_list<property_scope> list) noexcept {
     property_scope_mask m = 0;
-    for (auto s : list) m = static_cast<property_scope_mask>(m | scope_bit(s));
+    for (auto s : list)
+        m = static_cast<property_scope_mask>(m | scope_bit(s));
     return m;
 }
 using ps = property_scope;
 inline constexpr property_scope_mask every_scope_with_properties =
     scopes({ps::will, ps::connect, ps::connack, ps::publish, ps::puback, ps::pubrec, ps::pubrel,
-            ps::pubcomp, ps::subscribe, ps::suback, ps::unsubscribe, ps::unsuback,
-            ps::disconnect, ps::auth});
+            ps::pubcomp, ps::subscribe, ps::suback, ps::unsubscribe, ps::unsuback, ps::disconnect,
+            ps::auth});
 inline constexpr property_scope_mask message_scopes = scopes({ps::publish, ps::will});
 inline constexpr property_scope_mask ack_scopes =
-    scopes({ps::connack, ps::puback, ps::pubrec, ps::pubrel, ps::pubcomp, ps::suback,
-            ps::unsuback, ps::disconnect, ps::auth});
+    scopes({ps::connack, ps::puback, ps::pubrec, ps::pubrel, ps::pubcomp, ps::suback, ps::unsuback,
+            ps::disconnect, ps::auth});
 } // namespace detail
 
 /// The property table (MQTT 5 §2.2.2.2, Table 2-4).
+// clang-format off (one row a line, as the specification's table)
 inline constexpr std::array<property_info, 27> property_table = [] {
     using enum property_id;
     using w = property_wire;
@@ -296,41 +281,60 @@ inline constexpr std::array<property_info, 27> property_table = [] {
     using detail::ps;
     using detail::scopes;
     return std::array<property_info, 27>{{
-        {payload_format_indicator, "Payload Format Indicator", w::byte, detail::message_scopes, 0, r::zero_or_one},
-        {message_expiry_interval, "Message Expiry Interval", w::four_byte, detail::message_scopes, 0, r::any},
+        {payload_format_indicator, "Payload Format Indicator", w::byte, detail::message_scopes, 0,
+         r::zero_or_one},
+        {message_expiry_interval, "Message Expiry Interval", w::four_byte, detail::message_scopes,
+         0, r::any},
         {content_type, "Content Type", w::utf8, detail::message_scopes, 0, r::any},
         {response_topic, "Response Topic", w::utf8, detail::message_scopes, 0, r::topic_name},
         {correlation_data, "Correlation Data", w::binary, detail::message_scopes, 0, r::any},
-        {subscription_identifier, "Subscription Identifier", w::varint, scopes({ps::publish, ps::subscribe}), scopes({ps::publish}), r::non_zero},
-        {session_expiry_interval, "Session Expiry Interval", w::four_byte, scopes({ps::connect, ps::connack, ps::disconnect}), 0, r::any},
-        {assigned_client_identifier, "Assigned Client Identifier", w::utf8, scopes({ps::connack}), 0, r::any},
+        {subscription_identifier, "Subscription Identifier", w::varint,
+         scopes({ps::publish, ps::subscribe}), scopes({ps::publish}), r::non_zero},
+        {session_expiry_interval, "Session Expiry Interval", w::four_byte,
+         scopes({ps::connect, ps::connack, ps::disconnect}), 0, r::any},
+        {assigned_client_identifier, "Assigned Client Identifier", w::utf8, scopes({ps::connack}),
+         0, r::any},
         {server_keep_alive, "Server Keep Alive", w::two_byte, scopes({ps::connack}), 0, r::any},
-        {authentication_method, "Authentication Method", w::utf8, scopes({ps::connect, ps::connack, ps::auth}), 0, r::any},
-        {authentication_data, "Authentication Data", w::binary, scopes({ps::connect, ps::connack, ps::auth}), 0, r::any},
-        {request_problem_information, "Request Problem Information", w::byte, scopes({ps::connect}), 0, r::zero_or_one},
+        {authentication_method, "Authentication Method", w::utf8,
+         scopes({ps::connect, ps::connack, ps::auth}), 0, r::any},
+        {authentication_data, "Authentication Data", w::binary,
+         scopes({ps::connect, ps::connack, ps::auth}), 0, r::any},
+        {request_problem_information, "Request Problem Information", w::byte, scopes({ps::connect}),
+         0, r::zero_or_one},
         {will_delay_interval, "Will Delay Interval", w::four_byte, scopes({ps::will}), 0, r::any},
-        {request_response_information, "Request Response Information", w::byte, scopes({ps::connect}), 0, r::zero_or_one},
+        {request_response_information, "Request Response Information", w::byte,
+         scopes({ps::connect}), 0, r::zero_or_one},
         {response_information, "Response Information", w::utf8, scopes({ps::connack}), 0, r::any},
-        {server_reference, "Server Reference", w::utf8, scopes({ps::connack, ps::disconnect}), 0, r::any},
+        {server_reference, "Server Reference", w::utf8, scopes({ps::connack, ps::disconnect}), 0,
+         r::any},
         {reason_string, "Reason String", w::utf8, detail::ack_scopes, 0, r::any},
-        {receive_maximum, "Receive Maximum", w::two_byte, scopes({ps::connect, ps::connack}), 0, r::non_zero},
-        {topic_alias_maximum, "Topic Alias Maximum", w::two_byte, scopes({ps::connect, ps::connack}), 0, r::any},
+        {receive_maximum, "Receive Maximum", w::two_byte, scopes({ps::connect, ps::connack}), 0,
+         r::non_zero},
+        {topic_alias_maximum, "Topic Alias Maximum", w::two_byte,
+         scopes({ps::connect, ps::connack}), 0, r::any},
         {topic_alias, "Topic Alias", w::two_byte, scopes({ps::publish}), 0, r::non_zero},
         {maximum_qos, "Maximum QoS", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
         {retain_available, "Retain Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
-        {user_property, "User Property", w::string_pair, detail::every_scope_with_properties, detail::every_scope_with_properties, r::any},
-        {maximum_packet_size, "Maximum Packet Size", w::four_byte, scopes({ps::connect, ps::connack}), 0, r::non_zero},
-        {wildcard_subscription_available, "Wildcard Subscription Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
-        {subscription_identifier_available, "Subscription Identifier Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
-        {shared_subscription_available, "Shared Subscription Available", w::byte, scopes({ps::connack}), 0, r::zero_or_one},
+        {user_property, "User Property", w::string_pair, detail::every_scope_with_properties,
+         detail::every_scope_with_properties, r::any},
+        {maximum_packet_size, "Maximum Packet Size", w::four_byte,
+         scopes({ps::connect, ps::connack}), 0, r::non_zero},
+        {wildcard_subscription_available, "Wildcard Subscription Available", w::byte,
+         scopes({ps::connack}), 0, r::zero_or_one},
+        {subscription_identifier_available, "Subscription Identifier Available", w::byte,
+         scopes({ps::connack}), 0, r::zero_or_one},
+        {shared_subscription_available, "Shared Subscription Available", w::byte,
+         scopes({ps::connack}), 0, r::zero_or_one},
     }};
 }();
+// clang-format on
 
 /// Index into property_table by identifier byte; 0xFF for identifiers the
 /// specification does not define.
 inline constexpr std::array<std::uint8_t, 256> property_index = [] {
     std::array<std::uint8_t, 256> index{};
-    for (auto& i : index) i = 0xFF;
+    for (auto& i : index)
+        i = 0xFF;
     for (std::size_t i = 0; i < property_table.size(); ++i)
         index[static_cast<std::size_t>(property_table[i].id)] = static_cast<std::uint8_t>(i);
     return index;
@@ -338,7 +342,8 @@ inline constexpr std::array<std::uint8_t, 256> property_index = [] {
 
 /// The table row for an identifier, or nullptr if it is not a property.
 constexpr const property_info* find_property(std::uint32_t id) noexcept {
-    if (id > 0xFF || property_index[id] == 0xFF) return nullptr;
+    if (id > 0xFF || property_index[id] == 0xFF)
+        return nullptr;
     return &property_table[property_index[id]];
 }
 
@@ -432,7 +437,8 @@ inline std::string hex_byte(unsigned v) {
 // Statement for a property whose value is out of range (MQTT 5 §3.x.2.x).
 inline std::string property_value_message(unsigned id) {
     const auto* p = find_property(id);
-    if (!p) return "property value out of range";
+    if (!p)
+        return "property value out of range";
     std::string m = "property " + std::string{p->name};
     switch (static_cast<property_id>(id)) {
     case property_id::payload_format_indicator: return m + " must be 0 or 1 (MQTT 5 §3.3.2.3.2)";
@@ -444,8 +450,9 @@ inline std::string property_value_message(unsigned id) {
         return m + " must be a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14]";
     default: break;
     }
-    return m + (p->range == property_range::zero_or_one ? " must be 0 or 1 (MQTT 5 §2.2.2.2)"
-                                                        : " has a value out of range (MQTT 5 §2.2.2.2)");
+    return m + (p->range == property_range::zero_or_one
+                    ? " must be 0 or 1 (MQTT 5 §2.2.2.2)"
+                    : " has a value out of range (MQTT 5 §2.2.2.2)");
 }
 
 // The statement listing the reason codes a packet may carry.
@@ -467,7 +474,8 @@ inline std::string reason_code_statement(packet_type packet) {
 } // namespace detail
 
 /// What a rule says, with the specification statement, independent of packet.
-/// `packet` and `value` (a property identifier, reason code or level) refine it where the statement depends on them.
+/// `packet` and `value` (a property identifier, reason code or level) refine it where the statement
+/// depends on them.
 inline std::string rule_message(codec_errc rule, packet_type packet = packet_type::reserved,
                                 unsigned value = 0) {
     using enum codec_errc;
@@ -478,7 +486,8 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case field_truncated: return "a field runs past the end of the packet (MQTT 5 §1.5)";
     case trailing_bytes: return "bytes left over after the last field (MQTT 5 §2.1.4)";
     case remaining_length_not_zero: return "remaining length must be 0 (MQTT 5 §2.1.4)";
-    case reserved_packet_type: return "reserved packet type " + std::to_string(value) + " (MQTT 5 §2.1.2)";
+    case reserved_packet_type:
+        return "reserved packet type " + std::to_string(value) + " (MQTT 5 §2.1.2)";
     case fixed_header_flags:
         switch (packet) {
         case packet_type::pubrel: return "fixed header flags must be 0010 [MQTT-3.6.1-1]";
@@ -490,13 +499,16 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
         }
     case packet_too_large: return "remaining length over 268,435,455 bytes (MQTT 5 §1.5.5)";
     case buffer_too_small: return "output buffer too small for the encoded packet";
-    case value_too_large: return "value over 268,435,455 does not fit a variable byte integer (MQTT 5 §1.5.5)";
+    case value_too_large:
+        return "value over 268,435,455 does not fit a variable byte integer (MQTT 5 §1.5.5)";
     case string_too_long: return "string or binary data longer than 65,535 bytes (MQTT 5 §1.5.4)";
     case utf8_malformed: return "malformed UTF-8 string [MQTT-1.5.4-1] (3.1.1: [MQTT-1.5.3-1])";
     case utf8_null: return "UTF-8 string contains U+0000 [MQTT-1.5.4-2] (3.1.1: [MQTT-1.5.3-2])";
     case packet_id_zero:
-        return "packet identifier 0 where a non-zero one is required [MQTT-2.2.1-3] (3.1.1: [MQTT-2.3.1-1])";
-    case property_unknown: return "unknown property identifier " + detail::hex_byte(value) + " (MQTT 5 §2.2.2.2)";
+        return "packet identifier 0 where a non-zero one is required [MQTT-2.2.1-3] (3.1.1: "
+               "[MQTT-2.3.1-1])";
+    case property_unknown:
+        return "unknown property identifier " + detail::hex_byte(value) + " (MQTT 5 §2.2.2.2)";
     case property_duplicate:
         return "property " + std::string{to_string(static_cast<property_id>(value))} +
                " appears more than once (MQTT 5 §2.2.2.2)";
@@ -516,18 +528,22 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case topic_filter_single_level_wildcard:
         return "topic filter: '+' must occupy a whole level [MQTT-4.7.1-2]";
     case shared_subscription_invalid:
-        return "shared subscription must be $share/{ShareName}/{filter} with a ShareName free of '/', '+' "
+        return "shared subscription must be $share/{ShareName}/{filter} with a ShareName free of "
+               "'/', '+' "
                "and '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2]";
     case protocol_name: return "protocol name must be \"MQTT\" (\"MQIsdp\" for 3.1) [MQTT-3.1.2-1]";
-    case protocol_level: return "unsupported protocol level " + std::to_string(value) + " [MQTT-3.1.2-2]";
+    case protocol_level:
+        return "unsupported protocol level " + std::to_string(value) + " [MQTT-3.1.2-2]";
     case connect_reserved_flag: return "reserved connect flag must be 0 [MQTT-3.1.2-3]";
     case will_flags_without_will:
         return "will QoS or will retain set without the will flag [MQTT-3.1.2-11] [MQTT-3.1.2-13] "
                "(3.1.1: [MQTT-3.1.2-13] [MQTT-3.1.2-15])";
-    case will_qos_invalid: return "will QoS 3 is not allowed [MQTT-3.1.2-12] (3.1.1: [MQTT-3.1.2-14])";
+    case will_qos_invalid:
+        return "will QoS 3 is not allowed [MQTT-3.1.2-12] (3.1.1: [MQTT-3.1.2-14])";
     case password_without_user_name:
         return "password flag set without the user name flag (MQTT 3.1.1) [MQTT-3.1.2-22]";
-    case client_identifier_length: return "client identifier must be 1 to 23 bytes long (MQTT 3.1 §3.1)";
+    case client_identifier_length:
+        return "client identifier must be 1 to 23 bytes long (MQTT 3.1 §3.1)";
     case empty_client_id_without_clean_session:
         return "zero-byte client identifier without clean session (MQTT 3.1.1) [MQTT-3.1.3-7]";
     case connack_reserved_flags: return "reserved acknowledge flags must be 0 [MQTT-3.2.2-1]";
@@ -538,18 +554,22 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case publish_qos_invalid: return "QoS 3 is not allowed [MQTT-3.3.1-4]";
     case dup_on_qos_0: return "DUP flag set on a QoS 0 message [MQTT-3.3.1-2]";
     case no_topic_filters:
-        return packet == packet_type::unsubscribe ? "no topic filter in the payload [MQTT-3.10.3-2]"
-                                                  : "no topic filter in the payload [MQTT-3.8.3-2] (3.1.1: [MQTT-3.8.3-3])";
+        return packet == packet_type::unsubscribe
+                   ? "no topic filter in the payload [MQTT-3.10.3-2]"
+                   : "no topic filter in the payload [MQTT-3.8.3-2] (3.1.1: [MQTT-3.8.3-3])";
     case no_reason_codes: return "no reason code in the payload (MQTT 5 §3.9.3, §3.11.3)";
     case subscription_options_reserved:
         return "reserved subscription option bits must be 0 [MQTT-3.8.3-5] (3.1.1: [MQTT-3-8.3-4])";
     case subscription_qos_invalid: return "maximum QoS 3 in subscription options (MQTT 5 §3.8.3.1)";
     case retain_handling_invalid: return "retain handling 3 is not allowed (MQTT 5 §3.8.3.1)";
-    case no_local_on_shared_subscription: return "no local set on a shared subscription [MQTT-3.8.3-4]";
+    case no_local_on_shared_subscription:
+        return "no local set on a shared subscription [MQTT-3.8.3-4]";
     case requires_v5:
-        return "a field set that only MQTT 5 has: reason code, property or subscription option (MQTT 5 §2.2.2, §2.4, §3.8.3.1)";
+        return "a field set that only MQTT 5 has: reason code, property or subscription option "
+               "(MQTT 5 §2.2.2, §2.4, §3.8.3.1)";
     case packet_type_mismatch:
-        return std::string{"the packet is a "} + std::string{to_string(static_cast<packet_type>(value))} +
+        return std::string{"the packet is a "} +
+               std::string{to_string(static_cast<packet_type>(value))} +
                ", not of this type (MQTT 5 §2.1.2)";
     }
     return "unknown codec error";
@@ -560,7 +580,9 @@ namespace detail {
 class codec_rule_category_impl final : public std::error_category {
 public:
     const char* name() const noexcept override { return "ctmqtt.codec.rule"; }
-    std::string message(int v) const override { return rule_message(static_cast<codec_errc>(v & 0xFF)); }
+    std::string message(int v) const override {
+        return rule_message(static_cast<codec_errc>(v & 0xFF));
+    }
 };
 
 } // namespace detail
@@ -581,7 +603,8 @@ public:
         const auto packet = static_cast<packet_type>((v >> 8) & 0xFF);
         const auto detail = static_cast<unsigned>((v >> 16) & 0xFF);
         std::string prefix{to_string(packet)};
-        if (packet == packet_type::reserved) prefix = "packet";
+        if (packet == packet_type::reserved)
+            prefix = "packet";
         return prefix + ": " + rule_message(rule, packet, detail);
     }
     std::error_condition default_error_condition(int v) const noexcept override {
@@ -678,7 +701,8 @@ constexpr fault validate_utf8_from(std::string_view s, std::size_t i) noexcept {
     while (i < n) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
-            if (c == 0) return codec_errc::utf8_null;
+            if (c == 0)
+                return codec_errc::utf8_null;
             ++i;
             continue;
         }
@@ -688,20 +712,27 @@ constexpr fault validate_utf8_from(std::string_view s, std::size_t i) noexcept {
             need = 1;
         } else if (c >= 0xE0 && c <= 0xEF) {
             need = 2;
-            if (c == 0xE0) lower = 0xA0;      // overlong
-            else if (c == 0xED) upper = 0x9F; // surrogates U+D800..U+DFFF
+            if (c == 0xE0)
+                lower = 0xA0; // overlong
+            else if (c == 0xED)
+                upper = 0x9F; // surrogates U+D800..U+DFFF
         } else if (c >= 0xF0 && c <= 0xF4) {
             need = 3;
-            if (c == 0xF0) lower = 0x90;      // overlong
-            else if (c == 0xF4) upper = 0x8F; // above U+10FFFF
+            if (c == 0xF0)
+                lower = 0x90; // overlong
+            else if (c == 0xF4)
+                upper = 0x8F; // above U+10FFFF
         } else {
             return codec_errc::utf8_malformed; // a continuation byte, C0, C1 or F5..FF
         }
-        if (n - i <= need) return codec_errc::utf8_malformed;
+        if (n - i <= need)
+            return codec_errc::utf8_malformed;
         const auto second = static_cast<unsigned char>(s[i + 1]);
-        if (second < lower || second > upper) return codec_errc::utf8_malformed;
+        if (second < lower || second > upper)
+            return codec_errc::utf8_malformed;
         for (std::size_t k = 2; k <= need; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return codec_errc::utf8_malformed;
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80)
+                return codec_errc::utf8_malformed;
         i += need + 1;
     }
     return {};
@@ -715,10 +746,14 @@ constexpr std::uint64_t ones8 = 0x0101010101010101ull;
 constexpr std::uint64_t high8 = 0x8080808080808080ull;
 
 /// The high bit of each byte of w that is zero (exact as to whether any is).
-constexpr std::uint64_t zero_bytes(std::uint64_t w) noexcept { return (w - ones8) & ~w & high8; }
+constexpr std::uint64_t zero_bytes(std::uint64_t w) noexcept {
+    return (w - ones8) & ~w & high8;
+}
 
 /// Bytes that stop the ASCII fast path: non-ASCII or zero.
-constexpr std::uint64_t non_plain_ascii(std::uint64_t w) noexcept { return (w & high8) | zero_bytes(w); }
+constexpr std::uint64_t non_plain_ascii(std::uint64_t w) noexcept {
+    return (w & high8) | zero_bytes(w);
+}
 
 /// The index of the first byte of s at which a word test `stops` fires, or
 /// s.size() if none: eight bytes at a time, the last word overlapping the one
@@ -728,18 +763,21 @@ inline std::size_t scan_words(std::string_view s, WordTest stops, ByteTest stops
     const std::size_t n = s.size();
     if (n < 8) {
         for (std::size_t i = 0; i < n; ++i)
-            if (stops_byte(static_cast<unsigned char>(s[i]))) return i;
+            if (stops_byte(static_cast<unsigned char>(s[i])))
+                return i;
         return n;
     }
     std::size_t i = 0;
     std::uint64_t w;
     for (; i + 8 <= n; i += 8) {
         std::memcpy(&w, s.data() + i, 8);
-        if (stops(w)) return i;
+        if (stops(w))
+            return i;
     }
     if (i < n) {
         std::memcpy(&w, s.data() + n - 8, 8);
-        if (stops(w)) return i;
+        if (stops(w))
+            return i;
     }
     return n;
 }
@@ -754,7 +792,8 @@ constexpr fault validate_utf8(std::string_view s) noexcept {
         i = detail::scan_words(
             s, [](std::uint64_t w) { return detail::non_plain_ascii(w) != 0; },
             [](unsigned char c) { return c == 0 || c >= 0x80; });
-        if (i == s.size()) return {};
+        if (i == s.size())
+            return {};
     }
     return detail::validate_utf8_from(s, i);
 }
@@ -787,7 +826,8 @@ constexpr std::byte* put(std::byte* out, std::uint8_t v) noexcept {
 }
 
 constexpr std::byte* put(std::byte* out, const void* data, std::size_t n) noexcept {
-    if (n != 0) std::memcpy(out, data, n);
+    if (n != 0)
+        std::memcpy(out, data, n);
     return out + n;
 }
 
@@ -797,7 +837,8 @@ struct u8 {
     static constexpr std::size_t size(value_type) noexcept { return 1; }
     static constexpr std::byte* write(value_type v, std::byte* out) noexcept { return put(out, v); }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (r.empty()) return codec_errc::field_truncated;
+        if (r.empty())
+            return codec_errc::field_truncated;
         v = static_cast<std::uint8_t>(*r.pos++);
         return {};
     }
@@ -814,7 +855,8 @@ struct u16 {
         return out + 2;
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (r.remaining() < 2) return codec_errc::field_truncated;
+        if (r.remaining() < 2)
+            return codec_errc::field_truncated;
         v = static_cast<std::uint16_t>((static_cast<unsigned>(r.pos[0]) << 8) |
                                        static_cast<unsigned>(r.pos[1]));
         r.pos += 2;
@@ -835,8 +877,10 @@ struct u32 {
         return out + 4;
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (r.remaining() < 4) return codec_errc::field_truncated;
-        v = (static_cast<std::uint32_t>(r.pos[0]) << 24) | (static_cast<std::uint32_t>(r.pos[1]) << 16) |
+        if (r.remaining() < 4)
+            return codec_errc::field_truncated;
+        v = (static_cast<std::uint32_t>(r.pos[0]) << 24) |
+            (static_cast<std::uint32_t>(r.pos[1]) << 16) |
             (static_cast<std::uint32_t>(r.pos[2]) << 8) | static_cast<std::uint32_t>(r.pos[3]);
         r.pos += 4;
         return {};
@@ -854,7 +898,8 @@ struct varint {
         do {
             auto b = static_cast<std::uint8_t>(v & 0x7F);
             v >>= 7;
-            if (v != 0) b = static_cast<std::uint8_t>(b | 0x80);
+            if (v != 0)
+                b = static_cast<std::uint8_t>(b | 0x80);
             *out++ = static_cast<std::byte>(b);
         } while (v != 0);
         return out;
@@ -868,11 +913,13 @@ struct varint {
         }
         std::uint32_t value = 0;
         for (unsigned i = 0; i < 4; ++i) {
-            if (p + i == end) return codec_errc::incomplete_packet;
+            if (p + i == end)
+                return codec_errc::incomplete_packet;
             const auto b = static_cast<std::uint32_t>(p[i]);
             value |= (b & 0x7F) << (7 * i);
             if ((b & 0x80) == 0) {
-                if (b == 0 && i != 0) return codec_errc::varint_not_minimal; // [MQTT-1.5.5-1]
+                if (b == 0 && i != 0)
+                    return codec_errc::varint_not_minimal; // [MQTT-1.5.5-1]
                 v = value;
                 p += i + 1;
                 return {};
@@ -899,8 +946,10 @@ struct binary {
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
         std::uint16_t n = 0;
-        if (auto f = u16::read(r, n)) return f;
-        if (r.remaining() < n) return codec_errc::field_truncated;
+        if (auto f = u16::read(r, n))
+            return f;
+        if (r.remaining() < n)
+            return codec_errc::field_truncated;
         v = {r.pos, n};
         r.pos += n;
         return {};
@@ -910,8 +959,9 @@ struct binary {
     }
 };
 
-/// UTF-8 encoded string: two-byte length then the text (MQTT 5 §1.5.4).
-struct utf8 {
+/// A string: two-byte length then text that `Validate` accepts (MQTT 5 §1.5.4).
+template <auto Validate>
+struct validated_string {
     using value_type = std::string_view;
     static constexpr std::size_t size(value_type v) noexcept { return 2 + v.size(); }
     static constexpr std::byte* write(value_type v, std::byte* out) noexcept {
@@ -920,29 +970,38 @@ struct utf8 {
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
         bytes_view b;
-        if (auto f = binary::read(r, b)) return f;
+        if (auto f = binary::read(r, b))
+            return f;
         v = as_string(b);
-        return validate_utf8(v);
+        return Validate(v);
     }
     static constexpr fault check(value_type v) noexcept {
-        if (v.size() > max_string_length) return codec_errc::string_too_long;
-        return validate_utf8(v);
+        if (v.size() > max_string_length)
+            return codec_errc::string_too_long;
+        return Validate(v);
     }
 };
+
+/// UTF-8 encoded string (MQTT 5 §1.5.4).
+using utf8 = validated_string<&validate_utf8>;
 
 /// UTF-8 string pair (MQTT 5 §1.5.7).
 struct pair {
     using value_type = string_pair;
-    static constexpr std::size_t size(const value_type& v) noexcept { return 4 + v.name.size() + v.value.size(); }
+    static constexpr std::size_t size(const value_type& v) noexcept {
+        return 4 + v.name.size() + v.value.size();
+    }
     static constexpr std::byte* write(const value_type& v, std::byte* out) noexcept {
         return utf8::write(v.value, utf8::write(v.name, out));
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (auto f = utf8::read(r, v.name)) return f;
+        if (auto f = utf8::read(r, v.name))
+            return f;
         return utf8::read(r, v.value);
     }
     static constexpr fault check(const value_type& v) noexcept {
-        if (auto f = utf8::check(v.name)) return f;
+        if (auto f = utf8::check(v.name))
+            return f;
         return utf8::check(v.value);
     }
 };
@@ -967,8 +1026,8 @@ public:
     constexpr list_view(const T (&items)[N]) noexcept : items_(items) {}
 
     /// Used by the decoder: `count` entries, already validated, in [begin, end).
-    static constexpr list_view from_wire(const std::byte* begin, const std::byte* end, std::uint32_t count,
-                                         protocol_version version) noexcept {
+    static constexpr list_view from_wire(const std::byte* begin, const std::byte* end,
+                                         std::uint32_t count, protocol_version version) noexcept {
         list_view l;
         l.begin_ = begin;
         l.end_ = end;
@@ -987,23 +1046,34 @@ public:
         using pointer = void;
 
         constexpr iterator() noexcept = default;
-        constexpr T operator*() const noexcept { return owner_->from_wire_ ? current_ : owner_->items_[index_]; }
+        constexpr T operator*() const noexcept {
+            return owner_->from_wire_ ? current_ : owner_->items_[index_];
+        }
         constexpr iterator& operator++() noexcept {
             ++index_;
-            if (owner_->from_wire_) load();
+            if (owner_->from_wire_)
+                load();
             return *this;
         }
-        constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
-        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+        constexpr iterator operator++(int) noexcept {
+            auto t = *this;
+            ++*this;
+            return t;
+        }
+        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept {
+            return a.index_ == b.index_;
+        }
 
     private:
         friend class list_view;
         constexpr iterator(const list_view* owner, std::size_t index) noexcept
             : owner_(owner), index_(index), cursor_(owner->begin_, owner->end_) {
-            if (owner_->from_wire_) load();
+            if (owner_->from_wire_)
+                load();
         }
         constexpr void load() noexcept {
-            if (index_ < owner_->count_) (void)Codec::read(cursor_, current_, owner_->version_);
+            if (index_ < owner_->count_)
+                (void)Codec::read(cursor_, current_, owner_->version_);
         }
         const list_view* owner_ = nullptr;
         std::size_t index_ = 0;
@@ -1022,7 +1092,8 @@ public:
 
     /// The encoded entries when this view came from the wire (empty otherwise).
     constexpr bytes_view wire_bytes() const noexcept {
-        return from_wire_ ? bytes_view{begin_, static_cast<std::size_t>(end_ - begin_)} : bytes_view{};
+        return from_wire_ ? bytes_view{begin_, static_cast<std::size_t>(end_ - begin_)}
+                          : bytes_view{};
     }
 
 private:
@@ -1077,10 +1148,12 @@ constexpr bool contains_wildcard(std::string_view s) noexcept {
         i = detail::scan_words(
             s, [](std::uint64_t w) { return detail::wildcard_bytes(w) != 0; },
             [](unsigned char c) { return c == '+' || c == '#'; });
-        if (i == s.size()) return false;
+        if (i == s.size())
+            return false;
     }
     for (; i < s.size(); ++i)
-        if (s[i] == '+' || s[i] == '#') return true;
+        if (s[i] == '+' || s[i] == '#')
+            return true;
     return false;
 }
 
@@ -1090,19 +1163,27 @@ constexpr fault validate_topic_characters(std::string_view s) noexcept {
     std::size_t i = 0;
     if (!std::is_constant_evaluated()) {
         i = detail::scan_words(
-            s, [](std::uint64_t w) { return (detail::non_plain_ascii(w) | detail::wildcard_bytes(w)) != 0; },
+            s,
+            [](std::uint64_t w) {
+                return (detail::non_plain_ascii(w) | detail::wildcard_bytes(w)) != 0;
+            },
             [](unsigned char c) { return c == 0 || c >= 0x80 || c == '+' || c == '#'; });
-        if (i == s.size()) return {};
+        if (i == s.size())
+            return {};
     }
-    if (auto f = detail::validate_utf8_from(s, i)) return f;
+    if (auto f = detail::validate_utf8_from(s, i))
+        return f;
     for (; i < s.size(); ++i)
-        if (s[i] == '+' || s[i] == '#') return codec_errc::topic_name_wildcard;
+        if (s[i] == '+' || s[i] == '#')
+            return codec_errc::topic_name_wildcard;
     return {};
 }
 
 constexpr fault validate_topic_name(std::string_view name) noexcept {
-    if (name.empty()) return codec_errc::topic_name_empty;
-    if (contains_wildcard(name)) return codec_errc::topic_name_wildcard;
+    if (name.empty())
+        return codec_errc::topic_name_empty;
+    if (contains_wildcard(name))
+        return codec_errc::topic_name_wildcard;
     return {};
 }
 
@@ -1121,25 +1202,31 @@ constexpr bool is_shared_subscription(std::string_view filter) noexcept {
 }
 
 /// Splits "$share/{ShareName}/{filter}"; nullopt if `filter` is not of that form.
-constexpr std::optional<shared_subscription> parse_shared_subscription(std::string_view filter) noexcept {
-    if (!is_shared_subscription(filter)) return std::nullopt;
+constexpr std::optional<shared_subscription>
+parse_shared_subscription(std::string_view filter) noexcept {
+    if (!is_shared_subscription(filter))
+        return std::nullopt;
     auto rest = filter.substr(shared_subscription_prefix.size());
     const auto slash = rest.find('/');
-    if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+    if (slash == std::string_view::npos || slash == 0)
+        return std::nullopt;
     return shared_subscription{rest.substr(0, slash), rest.substr(slash + 1)};
 }
 
 namespace detail {
 
 constexpr fault validate_plain_filter(std::string_view filter) noexcept {
-    if (filter.empty()) return codec_errc::topic_filter_empty;
+    if (filter.empty())
+        return codec_errc::topic_filter_empty;
     for (std::size_t i = 0; i < filter.size(); ++i) {
         const char c = filter[i];
-        if (c != '+' && c != '#') continue;
+        if (c != '+' && c != '#')
+            continue;
         const bool starts_level = i == 0 || filter[i - 1] == '/';
         if (c == '#') {
             // '#' alone in the last level [MQTT-4.7.1-1]
-            if (!starts_level || i + 1 != filter.size()) return codec_errc::topic_filter_multi_level_wildcard;
+            if (!starts_level || i + 1 != filter.size())
+                return codec_errc::topic_filter_multi_level_wildcard;
         } else if (!starts_level || (i + 1 != filter.size() && filter[i + 1] != '/')) {
             return codec_errc::topic_filter_single_level_wildcard; // [MQTT-4.7.1-2]
         }
@@ -1158,8 +1245,7 @@ constexpr fault validate_plain_filter(std::string_view filter) noexcept {
 constexpr fault validate_topic_filter(std::string_view filter, bool shared_rules = true) noexcept {
     if (shared_rules && is_shared_subscription(filter)) {
         const auto shared = parse_shared_subscription(filter);
-        if (!shared || contains_wildcard(shared->share_name) ||
-            shared->topic_filter.empty())
+        if (!shared || contains_wildcard(shared->share_name) || shared->topic_filter.empty())
             return codec_errc::shared_subscription_invalid;
         return detail::validate_plain_filter(shared->topic_filter);
     }
@@ -1171,7 +1257,8 @@ constexpr bool is_valid_topic_name(std::string_view name) noexcept {
 }
 
 constexpr bool is_valid_topic_filter(std::string_view filter) noexcept {
-    return filter.size() <= max_string_length && !validate_topic_filter(filter) && !validate_utf8(filter);
+    return filter.size() <= max_string_length && !validate_topic_filter(filter) &&
+           !validate_utf8(filter);
 }
 
 /// True if topic name `name` matches topic filter `filter` (MQTT 5 §4.7).
@@ -1179,25 +1266,29 @@ constexpr bool is_valid_topic_filter(std::string_view filter) noexcept {
 /// with a wildcard do not match names starting with '$' [MQTT-4.7.2-1].
 /// Both arguments are assumed valid.
 constexpr bool topic_matches(std::string_view filter, std::string_view name) noexcept {
-    if (auto shared = parse_shared_subscription(filter)) filter = shared->topic_filter;
+    if (auto shared = parse_shared_subscription(filter))
+        filter = shared->topic_filter;
     if (!name.empty() && name.front() == '$' && !filter.empty() &&
         (filter.front() == '+' || filter.front() == '#'))
         return false;
     std::size_t f = 0, n = 0;
     while (true) {
         // Here f and n are at the starts of a level.
-        if (f < filter.size() && filter[f] == '#') return true; // matches the parent and every child
+        if (f < filter.size() && filter[f] == '#')
+            return true; // matches the parent and every child
         const auto f_end = std::min(filter.find('/', f), filter.size());
         const auto n_end = std::min(name.find('/', n), name.size());
         const auto f_level = filter.substr(f, f_end - f);
-        if (f_level != "+" && f_level != name.substr(n, n_end - n)) return false;
+        if (f_level != "+" && f_level != name.substr(n, n_end - n))
+            return false;
         const bool f_last = f_end == filter.size();
         const bool n_last = n_end == name.size();
         if (n_last) {
             // "a/#" also matches "a": the filter may continue with exactly "/#".
             return f_last || filter.substr(f_end) == "/#";
         }
-        if (f_last) return false;
+        if (f_last)
+            return false;
         f = f_end + 1;
         n = n_end + 1;
     }
@@ -1207,21 +1298,7 @@ namespace wire {
 
 /// A topic name (MQTT 5 §3.3.2.1, §4.7): a UTF-8 string without wildcards,
 /// validated in one pass. May be empty; the packet decides when that is allowed.
-struct topic {
-    using value_type = std::string_view;
-    static constexpr std::size_t size(value_type v) noexcept { return utf8::size(v); }
-    static constexpr std::byte* write(value_type v, std::byte* out) noexcept { return utf8::write(v, out); }
-    static constexpr fault read(reader& r, value_type& v) noexcept {
-        bytes_view b;
-        if (auto f = binary::read(r, b)) return f;
-        v = as_string(b);
-        return validate_topic_characters(v);
-    }
-    static constexpr fault check(value_type v) noexcept {
-        if (v.size() > max_string_length) return codec_errc::string_too_long;
-        return validate_topic_characters(v);
-    }
-};
+using topic = validated_string<&validate_topic_characters>;
 
 } // namespace wire
 } // namespace ctmqtt
@@ -1233,24 +1310,66 @@ namespace detail {
 
 template <property_wire W>
 struct property_wire_type;
-template <> struct property_wire_type<property_wire::byte> { using type = wire::u8; };
-template <> struct property_wire_type<property_wire::two_byte> { using type = wire::u16; };
-template <> struct property_wire_type<property_wire::four_byte> { using type = wire::u32; };
-template <> struct property_wire_type<property_wire::varint> { using type = wire::varint; };
-template <> struct property_wire_type<property_wire::utf8> { using type = wire::utf8; };
-template <> struct property_wire_type<property_wire::binary> { using type = wire::binary; };
-template <> struct property_wire_type<property_wire::string_pair> { using type = wire::pair; };
+template <>
+struct property_wire_type<property_wire::byte> {
+    using type = wire::u8;
+};
+template <>
+struct property_wire_type<property_wire::two_byte> {
+    using type = wire::u16;
+};
+template <>
+struct property_wire_type<property_wire::four_byte> {
+    using type = wire::u32;
+};
+template <>
+struct property_wire_type<property_wire::varint> {
+    using type = wire::varint;
+};
+template <>
+struct property_wire_type<property_wire::utf8> {
+    using type = wire::utf8;
+};
+template <>
+struct property_wire_type<property_wire::binary> {
+    using type = wire::binary;
+};
+template <>
+struct property_wire_type<property_wire::string_pair> {
+    using type = wire::pair;
+};
 
 // Skips one value of wire type w, validating it as read() would.
 constexpr fault skip_property_value(wire::reader& r, property_wire w) noexcept {
     switch (w) {
-    case property_wire::byte: { std::uint8_t v; return wire::u8::read(r, v); }
-    case property_wire::two_byte: { std::uint16_t v; return wire::u16::read(r, v); }
-    case property_wire::four_byte: { std::uint32_t v; return wire::u32::read(r, v); }
-    case property_wire::varint: { std::uint32_t v; return wire::varint::read(r, v); }
-    case property_wire::utf8: { std::string_view v; return wire::utf8::read(r, v); }
-    case property_wire::binary: { bytes_view v; return wire::binary::read(r, v); }
-    case property_wire::string_pair: { string_pair v; return wire::pair::read(r, v); }
+    case property_wire::byte: {
+        std::uint8_t v;
+        return wire::u8::read(r, v);
+    }
+    case property_wire::two_byte: {
+        std::uint16_t v;
+        return wire::u16::read(r, v);
+    }
+    case property_wire::four_byte: {
+        std::uint32_t v;
+        return wire::u32::read(r, v);
+    }
+    case property_wire::varint: {
+        std::uint32_t v;
+        return wire::varint::read(r, v);
+    }
+    case property_wire::utf8: {
+        std::string_view v;
+        return wire::utf8::read(r, v);
+    }
+    case property_wire::binary: {
+        bytes_view v;
+        return wire::binary::read(r, v);
+    }
+    case property_wire::string_pair: {
+        string_pair v;
+        return wire::pair::read(r, v);
+    }
     }
     return codec_errc::property_unknown;
 }
@@ -1302,25 +1421,37 @@ public:
         using pointer = void;
 
         constexpr iterator() noexcept = default;
-        constexpr value_type operator*() const noexcept { return owner_->from_block() ? current_ : owner_->items_[index_]; }
+        constexpr value_type operator*() const noexcept {
+            return owner_->from_block() ? current_ : owner_->items_[index_];
+        }
         constexpr iterator& operator++() noexcept {
             ++index_;
-            if (owner_->from_block()) seek();
+            if (owner_->from_block())
+                seek();
             return *this;
         }
-        constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
-        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+        constexpr iterator operator++(int) noexcept {
+            auto t = *this;
+            ++*this;
+            return t;
+        }
+        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept {
+            return a.index_ == b.index_;
+        }
 
     private:
         friend class repeated_property;
         constexpr iterator(const repeated_property* owner, std::size_t index) noexcept
-            : owner_(owner), index_(index), cursor_(owner->block_, owner->block_ + owner->block_length()) {
-            if (owner_->from_block() && index_ < owner_->size()) seek();
+            : owner_(owner), index_(index),
+              cursor_(owner->block_, owner->block_ + owner->block_length()) {
+            if (owner_->from_block() && index_ < owner_->size())
+                seek();
         }
         // Advances the cursor to the next occurrence of Id and decodes it.
         // The block was validated when it was decoded, so reads cannot fail.
         constexpr void seek() noexcept {
-            if (index_ >= owner_->size()) return;
+            if (index_ >= owner_->size())
+                return;
             while (!cursor_.empty()) {
                 std::uint32_t id = 0;
                 (void)wire::varint::read(cursor_, id);
@@ -1366,13 +1497,15 @@ template <property_scope Scope>
 constexpr auto allowed_property_ids() noexcept {
     constexpr std::size_t n = [] {
         std::size_t count = 0;
-        for (const auto& p : property_table) count += (p.allowed & scope_bit(Scope)) != 0;
+        for (const auto& p : property_table)
+            count += (p.allowed & scope_bit(Scope)) != 0;
         return count;
     }();
     std::array<property_id, n> ids{};
     std::size_t i = 0;
     for (const auto& p : property_table)
-        if ((p.allowed & scope_bit(Scope)) != 0) ids[i++] = p.id;
+        if ((p.allowed & scope_bit(Scope)) != 0)
+            ids[i++] = p.id;
     return ids;
 }
 
@@ -1385,10 +1518,12 @@ constexpr fault check_property_range(const V& v) noexcept {
     if constexpr (std::is_integral_v<V>) {
         switch (info(Id).range) {
         case property_range::zero_or_one:
-            if (v > 1) return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
+            if (v > 1)
+                return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
             break;
         case property_range::non_zero:
-            if (v == 0) return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
+            if (v == 0)
+                return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
             break;
         case property_range::any:
         case property_range::topic_name: break;
@@ -1415,13 +1550,16 @@ struct property_storage<Scope, std::index_sequence<I...>> {
 template <property_scope Scope>
 class property_set {
     static constexpr auto ids = detail::allowed_property_ids<Scope>();
-    using storage = typename detail::property_storage<Scope, std::make_index_sequence<ids.size()>>::type;
+    using storage =
+        typename detail::property_storage<Scope, std::make_index_sequence<ids.size()>>::type;
 
     template <property_id Id>
     static constexpr std::size_t slot_index() noexcept {
-        static_assert(property_allowed(Scope, Id), "this property is not allowed in this packet (MQTT 5 §2.2.2.2)");
+        static_assert(property_allowed(Scope, Id),
+                      "this property is not allowed in this packet (MQTT 5 §2.2.2.2)");
         std::size_t i = 0;
-        while (i + 1 < ids.size() && ids[i] != Id) ++i; // bounded: only the static_assert reports a bad Id
+        while (i + 1 < ids.size() && ids[i] != Id)
+            ++i; // bounded: only the static_assert reports a bad Id
         return i;
     }
 
@@ -1434,9 +1572,13 @@ public:
 
     /// The slot of property Id: a std::optional, or a repeated_property for one that may repeat.
     template <property_id Id>
-    constexpr auto& get() noexcept { return std::get<slot_index<Id>()>(slots_); }
+    constexpr auto& get() noexcept {
+        return std::get<slot_index<Id>()>(slots_);
+    }
     template <property_id Id>
-    constexpr const auto& get() const noexcept { return std::get<slot_index<Id>()>(slots_); }
+    constexpr const auto& get() const noexcept {
+        return std::get<slot_index<Id>()>(slots_);
+    }
 
     /// Sets property Id (for one that repeats: a span of values, which must outlive the set).
     template <property_id Id, class V>
@@ -1455,7 +1597,9 @@ public:
     constexpr void for_each(F&& f) const {
         for_each_slot([&]<property_id Id>(const auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                if (!slot.empty()) for (auto v : slot) f(Id, v);
+                if (!slot.empty())
+                    for (auto v : slot)
+                        f(Id, v);
             } else if (slot) {
                 f(Id, *slot);
             }
@@ -1469,7 +1613,9 @@ public:
         std::size_t n = 0;
         for_each_slot([&]<property_id Id>(const auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                if (!slot.empty()) for (auto v : slot) n += 1 + property_wire_t<Id>::size(v);
+                if (!slot.empty())
+                    for (auto v : slot)
+                        n += 1 + property_wire_t<Id>::size(v);
             } else if (slot) {
                 n += 1 + property_wire_t<Id>::size(*slot);
             }
@@ -1491,7 +1637,9 @@ public:
                 out = property_wire_t<Id>::write(v, out);
             };
             if constexpr (property_repeats(Scope, Id)) {
-                if (!slot.empty()) for (auto v : slot) write_one(v);
+                if (!slot.empty())
+                    for (auto v : slot)
+                        write_one(v);
             } else if (slot) {
                 write_one(*slot);
             }
@@ -1503,11 +1651,16 @@ public:
     constexpr fault check() const noexcept {
         fault result;
         for_each_slot([&]<property_id Id>(const auto& slot) {
-            if (result) return;
+            if (result)
+                return;
             if constexpr (property_repeats(Scope, Id)) {
-                if (slot.empty()) return;
+                if (slot.empty())
+                    return;
                 for (auto v : slot)
-                    if (auto f = detail::check_property_range<Id>(v)) { result = f; return; }
+                    if (auto f = detail::check_property_range<Id>(v)) {
+                        result = f;
+                        return;
+                    }
             } else if (slot) {
                 result = detail::check_property_range<Id>(*slot);
             }
@@ -1518,9 +1671,12 @@ public:
     /// Reads property length and properties; the set must be empty before.
     constexpr fault read(wire::reader& r) noexcept {
         std::uint32_t length = 0;
-        if (auto f = wire::varint::read(r, length)) return f;
-        if (length > r.remaining()) return codec_errc::property_length;
-        if (length == 0) return {}; // the common case: nothing to read
+        if (auto f = wire::varint::read(r, length))
+            return f;
+        if (length > r.remaining())
+            return codec_errc::property_length;
+        if (length == 0)
+            return {}; // the common case: nothing to read
         const bytes_view block{r.pos, length};
         wire::reader in{r.pos, r.pos + length};
         r.pos += length;
@@ -1528,21 +1684,28 @@ public:
         std::array<std::uint32_t, ids.size()> counts{};
         while (!in.empty()) {
             std::uint32_t id = static_cast<std::uint8_t>(*in.pos);
-            if (id < 0x80) ++in.pos; // every defined identifier fits one byte
-            else if (auto f = wire::varint::read(in, id)) return f;
+            if (id < 0x80)
+                ++in.pos; // every defined identifier fits one byte
+            else if (auto f = wire::varint::read(in, id))
+                return f;
             const auto* p = find_property(id);
-            if (!p) return {codec_errc::property_unknown, static_cast<std::uint8_t>(id > 0xFF ? 0xFF : id)};
-            if ((p->allowed & scope_bit(Scope)) == 0) return {codec_errc::property_not_allowed, static_cast<std::uint8_t>(id)};
+            if (!p)
+                return {codec_errc::property_unknown,
+                        static_cast<std::uint8_t>(id > 0xFF ? 0xFF : id)};
+            if ((p->allowed & scope_bit(Scope)) == 0)
+                return {codec_errc::property_not_allowed, static_cast<std::uint8_t>(id)};
             const auto bit = std::uint64_t{1} << id;
             if ((seen & bit) != 0 && (p->repeats & scope_bit(Scope)) == 0)
                 return {codec_errc::property_duplicate, static_cast<std::uint8_t>(id)};
             seen |= bit;
-            if (auto f = read_value(static_cast<property_id>(id), in, counts)) return f;
+            if (auto f = read_value(static_cast<property_id>(id), in, counts))
+                return f;
         }
         // Repeated properties become views over the block.
         for_each_slot_mut([&]<property_id Id, std::size_t I>(auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                if (counts[I] != 0) slot = repeated_property<Id>::from_block(block, counts[I]);
+                if (counts[I] != 0)
+                    slot = repeated_property<Id>::from_block(block, counts[I]);
             }
         });
         return {};
@@ -1550,8 +1713,10 @@ public:
 
 private:
     static constexpr bool is_empty(const auto& slot) noexcept {
-        if constexpr (requires { slot.has_value(); }) return !slot.has_value();
-        else return slot.empty();
+        if constexpr (requires { slot.has_value(); })
+            return !slot.has_value();
+        else
+            return slot.empty();
     }
 
     template <class F, std::size_t... I>
@@ -1572,24 +1737,31 @@ private:
     }
 
     template <std::size_t I>
-    constexpr fault read_slot(wire::reader& in, std::array<std::uint32_t, ids.size()>& counts) noexcept {
+    constexpr fault read_slot(wire::reader& in,
+                              std::array<std::uint32_t, ids.size()>& counts) noexcept {
         constexpr property_id id = ids[I];
         property_value_t<id> v{};
-        if (auto f = property_wire_t<id>::read(in, v)) return f;
-        if (auto f = detail::check_property_range<id>(v)) return f;
-        if constexpr (property_repeats(Scope, id)) ++counts[I];
-        else std::get<I>(slots_) = v;
+        if (auto f = property_wire_t<id>::read(in, v))
+            return f;
+        if (auto f = detail::check_property_range<id>(v))
+            return f;
+        if constexpr (property_repeats(Scope, id))
+            ++counts[I];
+        else
+            std::get<I>(slots_) = v;
         return {};
     }
 
     template <std::size_t... I>
-    constexpr fault read_value_impl(property_id id, wire::reader& in, std::array<std::uint32_t, ids.size()>& counts,
+    constexpr fault read_value_impl(property_id id, wire::reader& in,
+                                    std::array<std::uint32_t, ids.size()>& counts,
                                     std::index_sequence<I...>) noexcept {
         fault f;
         (void)((id == ids[I] ? (f = read_slot<I>(in, counts), true) : false) || ...);
         return f;
     }
-    constexpr fault read_value(property_id id, wire::reader& in, std::array<std::uint32_t, ids.size()>& counts) noexcept {
+    constexpr fault read_value(property_id id, wire::reader& in,
+                               std::array<std::uint32_t, ids.size()>& counts) noexcept {
         return read_value_impl(id, in, counts, std::make_index_sequence<ids.size()>{});
     }
 
@@ -1683,12 +1855,14 @@ struct reason_code_info {
 namespace detail {
 constexpr std::uint16_t packets(std::initializer_list<packet_type> list) noexcept {
     std::uint16_t m = 0;
-    for (auto t : list) m = static_cast<std::uint16_t>(m | (1u << static_cast<unsigned>(t)));
+    for (auto t : list)
+        m = static_cast<std::uint16_t>(m | (1u << static_cast<unsigned>(t)));
     return m;
 }
 } // namespace detail
 
 /// The reason code table (MQTT 5 §2.4, Table 2-6).
+// clang-format off (one row a line, as the specification's table)
 inline constexpr auto reason_code_table = [] {
     using enum packet_type;
     using detail::packets;
@@ -1703,10 +1877,12 @@ inline constexpr auto reason_code_table = [] {
         {0x11, "No subscription existed", packets({unsuback})},
         {0x18, "Continue authentication", packets({auth})},
         {0x19, "Re-authenticate", packets({auth})},
-        {0x80, "Unspecified error", packets({connack, puback, pubrec, suback, unsuback, disconnect})},
+        {0x80, "Unspecified error",
+         packets({connack, puback, pubrec, suback, unsuback, disconnect})},
         {0x81, "Malformed Packet", packets({connack, disconnect})},
         {0x82, "Protocol Error", packets({connack, disconnect})},
-        {0x83, "Implementation specific error", packets({connack, puback, pubrec, suback, unsuback, disconnect})},
+        {0x83, "Implementation specific error",
+         packets({connack, puback, pubrec, suback, unsuback, disconnect})},
         {0x84, "Unsupported Protocol Version", packets({connack})},
         {0x85, "Client Identifier not valid", packets({connack})},
         {0x86, "Bad User Name or Password", packets({connack})},
@@ -1740,12 +1916,15 @@ inline constexpr auto reason_code_table = [] {
         {0xA2, "Wildcard Subscriptions not supported", packets({suback, disconnect})},
     }};
 }();
+// clang-format on
 
 /// The table row of a value in a packet, or nullptr if the packet may not carry it.
-constexpr const reason_code_info* find_reason_code(packet_type packet, std::uint8_t value) noexcept {
+constexpr const reason_code_info* find_reason_code(packet_type packet,
+                                                   std::uint8_t value) noexcept {
     const auto bit = static_cast<std::uint16_t>(1u << static_cast<unsigned>(packet));
     for (const auto& row : reason_code_table)
-        if (row.value == value && (row.packets & bit) != 0) return &row;
+        if (row.value == value && (row.packets & bit) != 0)
+            return &row;
     return nullptr;
 }
 
@@ -1763,7 +1942,8 @@ constexpr std::string_view to_string(packet_type packet, std::uint8_t value) noe
 /// The name of a reason code regardless of packet (the first name it has).
 constexpr std::string_view to_string(reason r) noexcept {
     for (const auto& row : reason_code_table)
-        if (row.value == static_cast<std::uint8_t>(r)) return row.name;
+        if (row.value == static_cast<std::uint8_t>(r))
+            return row.name;
     return "Unknown reason code";
 }
 
@@ -1785,12 +1965,14 @@ public:
 
     /// Compile-time checked: `puback.reason_code = reason::banned;` does not compile.
     consteval basic_reason_code(reason r) : value_(static_cast<std::uint8_t>(r)) {
-        if (!reason_code_allowed(P, value_)) detail::reason_code_not_allowed_in_this_packet();
+        if (!reason_code_allowed(P, value_))
+            detail::reason_code_not_allowed_in_this_packet();
     }
 
     /// Run-time checked construction from a wire value.
     static constexpr std::optional<basic_reason_code> from_value(std::uint8_t v) noexcept {
-        if (!reason_code_allowed(P, v)) return std::nullopt;
+        if (!reason_code_allowed(P, v))
+            return std::nullopt;
         basic_reason_code c;
         c.value_ = v;
         return c;
@@ -1877,8 +2059,12 @@ struct fixed_string {
 // ---------------------------------------------------------------- presence
 
 inline constexpr auto always = [](const auto&, protocol_version) { return true; };
-inline constexpr auto v5_only = [](const auto&, protocol_version v) { return v == protocol_version::v5; };
-inline constexpr auto before_v5 = [](const auto&, protocol_version v) { return v != protocol_version::v5; };
+inline constexpr auto v5_only = [](const auto&, protocol_version v) {
+    return v == protocol_version::v5;
+};
+inline constexpr auto before_v5 = [](const auto&, protocol_version v) {
+    return v != protocol_version::v5;
+};
 
 /// Present when Pred(packet, version) holds, on both sides; with V5Only, only
 /// in MQTT 5 (a value set for an older version is then refused, not dropped).
@@ -1895,7 +2081,9 @@ struct when {
     }
     /// Would the field be written if the version were 5.0?
     template <class P>
-    static constexpr bool in_v5(const P& p) noexcept { return Pred(p, protocol_version::v5); }
+    static constexpr bool in_v5(const P& p) noexcept {
+        return Pred(p, protocol_version::v5);
+    }
 };
 
 /// MQTT 5 short forms (§3.4.2.1 and siblings): written when Pred holds, read
@@ -1904,7 +2092,9 @@ template <auto Pred>
 struct tail_when {
     static constexpr bool v5_feature = true;
     template <class P>
-    static constexpr bool in_v5(const P& p) noexcept { return Pred(p, protocol_version::v5); }
+    static constexpr bool in_v5(const P& p) noexcept {
+        return Pred(p, protocol_version::v5);
+    }
     template <class P>
     static constexpr bool encode(const P& p, protocol_version v) noexcept {
         return v == protocol_version::v5 && Pred(p, v);
@@ -1924,9 +2114,13 @@ using present_in_v5 = when<always, true>;
 template <auto M>
 struct member {
     template <class P>
-    static constexpr const auto& get(const P& p) noexcept { return p.*M; }
+    static constexpr const auto& get(const P& p) noexcept {
+        return p.*M;
+    }
     template <class P>
-    static constexpr auto& ref(P& p) noexcept { return p.*M; }
+    static constexpr auto& ref(P& p) noexcept {
+        return p.*M;
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
         p.*M = v;
@@ -1938,7 +2132,9 @@ struct member {
 template <auto M>
 struct optional_value {
     template <class P>
-    static constexpr const auto& get(const P& p) noexcept { return *(p.*M); }
+    static constexpr const auto& get(const P& p) noexcept {
+        return *(p.*M);
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
         p.*M = v;
@@ -1951,9 +2147,13 @@ struct optional_value {
 template <auto Outer, auto Inner>
 struct in_optional {
     template <class P>
-    static constexpr const auto& get(const P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    static constexpr const auto& get(const P& p) noexcept {
+        return (*(p.*Outer)).*Inner;
+    }
     template <class P>
-    static constexpr auto& ref(P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    static constexpr auto& ref(P& p) noexcept {
+        return (*(p.*Outer)).*Inner;
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
         (*(p.*Outer)).*Inner = v;
@@ -1965,11 +2165,15 @@ struct in_optional {
 template <auto M>
 struct has_value {
     template <class P>
-    static constexpr bool get(const P& p) noexcept { return (p.*M).has_value(); }
+    static constexpr bool get(const P& p) noexcept {
+        return (p.*M).has_value();
+    }
     template <class P>
     static constexpr fault set(P& p, bool present) noexcept {
-        if (present) (p.*M).emplace();
-        else (p.*M).reset();
+        if (present)
+            (p.*M).emplace();
+        else
+            (p.*M).reset();
         return {};
     }
 };
@@ -1984,10 +2188,13 @@ struct optional_member {
         return (p.*Outer) ? (*(p.*Outer)).*Inner : V{};
     }
     template <class P>
-    static constexpr auto& ref(P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    static constexpr auto& ref(P& p) noexcept {
+        return (*(p.*Outer)).*Inner;
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
-        if (!(p.*Outer)) return v == V{} ? fault{} : fault{AbsentRule};
+        if (!(p.*Outer))
+            return v == V{} ? fault{} : fault{AbsentRule};
         (*(p.*Outer)).*Inner = v;
         return {};
     }
@@ -2000,12 +2207,16 @@ template <class T>
 struct bit_value {
     static constexpr unsigned to(T v) noexcept { return static_cast<unsigned>(v); }
     static constexpr bool valid(unsigned raw) noexcept {
-        if constexpr (std::is_same_v<T, qos> || std::is_same_v<T, retain_handling>) return raw <= 2;
-        else return true;
+        if constexpr (std::is_same_v<T, qos> || std::is_same_v<T, retain_handling>)
+            return raw <= 2;
+        else
+            return true;
     }
     static constexpr T from(unsigned raw) noexcept {
-        if constexpr (std::is_same_v<T, bool>) return raw != 0;
-        else return static_cast<T>(raw);
+        if constexpr (std::is_same_v<T, bool>)
+            return raw != 0;
+        else
+            return static_cast<T>(raw);
     }
 };
 
@@ -2013,8 +2224,9 @@ struct bit_value {
 /// bit_value rejects is the fault Invalid. Where Present does not hold (e.g.
 /// 5.0-only subscription options in 3.1.1) the bits are reserved: non-zero is
 /// the fault Reserved.
-template <fixed_string Name, class Acc, unsigned Shift, unsigned Width, codec_errc Invalid = codec_errc{},
-          auto Present = always, codec_errc Reserved = codec_errc{}>
+template <fixed_string Name, class Acc, unsigned Shift, unsigned Width,
+          codec_errc Invalid = codec_errc{}, auto Present = always,
+          codec_errc Reserved = codec_errc{}>
 struct bits {
     static constexpr std::string_view name = Name.view();
     static constexpr unsigned mask = (1u << Width) - 1u;
@@ -2024,27 +2236,33 @@ struct bits {
 
     template <class P>
     static constexpr unsigned encode(const P& p, protocol_version v) noexcept {
-        if (!Present(p, v)) return 0;
+        if (!Present(p, v))
+            return 0;
         return (bit_value<value_t<P>>::to(Acc::get(p)) & mask) << Shift;
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
         const unsigned raw = bit_value<value_t<P>>::to(Acc::get(p));
         // Set on a version without these bits: refused, not dropped (they decode as reserved bits).
-        if (!Present(p, v)) return raw != 0 ? fault{codec_errc::requires_v5} : fault{};
-        if (raw > mask || !bit_value<value_t<P>>::valid(raw)) return Invalid;
+        if (!Present(p, v))
+            return raw != 0 ? fault{codec_errc::requires_v5} : fault{};
+        if (raw > mask || !bit_value<value_t<P>>::valid(raw))
+            return Invalid;
         return {};
     }
     template <class P>
     static constexpr fault decode(P& p, protocol_version v, unsigned byte) noexcept {
         const unsigned raw = (byte >> Shift) & mask;
-        if (!Present(p, v)) return raw != 0 ? fault{Reserved} : fault{};
-        if (!bit_value<value_t<P>>::valid(raw)) return Invalid;
+        if (!Present(p, v))
+            return raw != 0 ? fault{Reserved} : fault{};
+        if (!bit_value<value_t<P>>::valid(raw))
+            return Invalid;
         return Acc::set(p, bit_value<value_t<P>>::from(raw));
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Present(p, v)) f(name, Acc::get(p));
+        if (Present(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -2053,9 +2271,13 @@ template <unsigned Shift, unsigned Width, codec_errc Rule, unsigned Value = 0>
 struct reserved_bits {
     static constexpr unsigned mask = (1u << Width) - 1u;
     template <class P>
-    static constexpr unsigned encode(const P&, protocol_version) noexcept { return Value << Shift; }
+    static constexpr unsigned encode(const P&, protocol_version) noexcept {
+        return Value << Shift;
+    }
     template <class P>
-    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    static constexpr fault check(const P&, protocol_version) noexcept {
+        return {};
+    }
     template <class P>
     static constexpr fault decode(P&, protocol_version, unsigned byte) noexcept {
         return ((byte >> Shift) & mask) == Value ? fault{} : fault{Rule};
@@ -2070,9 +2292,13 @@ struct reserved_bits {
 template <std::uint8_t Flags>
 struct fixed_flags {
     template <class P>
-    static constexpr std::uint8_t encode(const P&, protocol_version) noexcept { return Flags; }
+    static constexpr std::uint8_t encode(const P&, protocol_version) noexcept {
+        return Flags;
+    }
     template <class P>
-    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    static constexpr fault check(const P&, protocol_version) noexcept {
+        return {};
+    }
     template <class P>
     static constexpr fault decode(P&, protocol_version, unsigned flags) noexcept {
         return flags == Flags ? fault{} : fault{codec_errc::fixed_header_flags};
@@ -2111,8 +2337,10 @@ struct header_bits {
 /// True if v is its type's default (empty for views).
 template <class V>
 constexpr bool is_default_value(const V& v) noexcept {
-    if constexpr (requires { v.empty(); }) return v.empty();
-    else return v == V{};
+    if constexpr (requires { v.empty(); })
+        return v.empty();
+    else
+        return v == V{};
 }
 
 /// For a field absent in version v: a value that only MQTT 5 can carry is
@@ -2121,7 +2349,8 @@ constexpr bool is_default_value(const V& v) noexcept {
 template <class Presence, class P>
 constexpr fault check_absent(const P& p, protocol_version v, auto is_default) noexcept {
     if constexpr (Presence::v5_feature) {
-        if (v != protocol_version::v5 && Presence::in_v5(p) && !is_default()) return codec_errc::requires_v5;
+        if (v != protocol_version::v5 && Presence::in_v5(p) && !is_default())
+            return codec_errc::requires_v5;
     }
     return {};
 }
@@ -2130,7 +2359,8 @@ constexpr fault check_absent(const P& p, protocol_version v, auto is_default) no
 /// with an extra semantic check Check(value, packet, version) -> fault.
 inline constexpr auto no_check = [](const auto&, const auto&, protocol_version) { return fault{}; };
 
-template <fixed_string Name, class Acc, class Wire, class Presence = present_always, auto Check = no_check>
+template <fixed_string Name, class Acc, class Wire, class Presence = present_always,
+          auto Check = no_check>
 struct field {
     static constexpr std::string_view name = Name.view();
     static constexpr bool is_payload = false;
@@ -2147,20 +2377,25 @@ struct field {
     static constexpr fault check(const P& p, protocol_version v) noexcept {
         if (!Presence::encode(p, v))
             return check_absent<Presence>(p, v, [&] { return is_default_value(Acc::get(p)); });
-        if (auto f = Wire::check(Acc::get(p))) return f;
+        if (auto f = Wire::check(Acc::get(p)))
+            return f;
         return Check(Acc::get(p), p, v);
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         typename Wire::value_type value{};
-        if (auto f = Wire::read(r, value)) return f;
-        if (auto f = Check(value, p, v)) return f;
+        if (auto f = Wire::read(r, value))
+            return f;
+        if (auto f = Check(value, p, v))
+            return f;
         return Acc::set(p, value);
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) f(name, Acc::get(p));
+        if (Presence::encode(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -2177,28 +2412,33 @@ struct flags_byte {
     }
     template <class P>
     static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
-        if (!Presence::encode(p, v)) return out;
+        if (!Presence::encode(p, v))
+            return out;
         return wire::put(out, static_cast<std::uint8_t>((Bits::encode(p, v) | ... | 0u)));
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return {};
+        if (!Presence::encode(p, v))
+            return {};
         fault f;
         (void)((f = Bits::check(p, v)) || ...);
         return f;
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         std::uint8_t byte = 0;
-        if (auto f = wire::u8::read(r, byte)) return f;
+        if (auto f = wire::u8::read(r, byte))
+            return f;
         fault f;
         (void)((f = Bits::decode(p, v, byte)) || ...);
         return f;
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) (Bits::visit(p, v, f), ...);
+        if (Presence::encode(p, v))
+            (Bits::visit(p, v, f), ...);
     }
 };
 
@@ -2218,17 +2458,20 @@ struct properties {
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
+        if (!Presence::encode(p, v))
+            return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
         return Acc::get(p).check(); // its size is checked with the packet's remaining length
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         return Acc::ref(p).read(r);
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) f(name, Acc::get(p));
+        if (Presence::encode(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -2244,41 +2487,52 @@ struct list {
 
     template <class P>
     static constexpr std::size_t size(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return 0;
+        if (!Presence::encode(p, v))
+            return 0;
         std::size_t n = 0;
-        for (const auto& e : Acc::get(p)) n += list_t<P>::codec::size(e, v);
+        for (const auto& e : Acc::get(p))
+            n += list_t<P>::codec::size(e, v);
         return n;
     }
     template <class P>
     static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
-        if (!Presence::encode(p, v)) return out;
-        for (const auto& e : Acc::get(p)) out = list_t<P>::codec::write(e, v, out);
+        if (!Presence::encode(p, v))
+            return out;
+        for (const auto& e : Acc::get(p))
+            out = list_t<P>::codec::write(e, v, out);
         return out;
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
-        if (Acc::get(p).empty()) return EmptyRule;
+        if (!Presence::encode(p, v))
+            return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
+        if (Acc::get(p).empty())
+            return EmptyRule;
         for (const auto& e : Acc::get(p))
-            if (auto f = list_t<P>::codec::check(e, v)) return f;
+            if (auto f = list_t<P>::codec::check(e, v))
+                return f;
         return {};
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         const auto* begin = r.pos;
         std::uint32_t count = 0;
         while (!r.empty()) {
             typename list_t<P>::value_type entry{};
-            if (auto f = list_t<P>::codec::read(r, entry, v)) return f;
+            if (auto f = list_t<P>::codec::read(r, entry, v))
+                return f;
             ++count;
         }
-        if (count == 0) return EmptyRule;
+        if (count == 0)
+            return EmptyRule;
         return Acc::set(p, list_t<P>::from_wire(begin, r.pos, count, v));
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) f(name, Acc::get(p));
+        if (Presence::encode(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -2290,11 +2544,17 @@ struct payload {
     static constexpr bool is_payload = true;
 
     template <class P>
-    static constexpr std::size_t size(const P& p, protocol_version) noexcept { return Acc::get(p).size(); }
+    static constexpr std::size_t size(const P& p, protocol_version) noexcept {
+        return Acc::get(p).size();
+    }
     template <class P>
-    static std::byte* write(const P&, protocol_version, std::byte* out) noexcept { return out; }
+    static std::byte* write(const P&, protocol_version, std::byte* out) noexcept {
+        return out;
+    }
     template <class P>
-    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    static constexpr fault check(const P&, protocol_version) noexcept {
+        return {};
+    }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version&) noexcept {
         const bytes_view rest{r.pos, r.remaining()};
@@ -2302,7 +2562,9 @@ struct payload {
         return Acc::set(p, rest);
     }
     template <class P, class F>
-    static constexpr void visit(const P& p, protocol_version, F& f) { f(name, Acc::get(p)); }
+    static constexpr void visit(const P& p, protocol_version, F& f) {
+        f(name, Acc::get(p));
+    }
 };
 
 // ---------------------------------------------------------------- semantic wire types
@@ -2314,16 +2576,22 @@ struct reason_code_wire {
     using value_type = basic_reason_code<P>;
     static constexpr std::size_t size(value_type) noexcept { return 1; }
     static constexpr std::size_t size(value_type, protocol_version) noexcept { return 1; }
-    static constexpr std::byte* write(value_type c, std::byte* out) noexcept { return wire::put(out, c.value()); }
-    static constexpr std::byte* write(value_type c, protocol_version, std::byte* out) noexcept { return write(c, out); }
+    static constexpr std::byte* write(value_type c, std::byte* out) noexcept {
+        return wire::put(out, c.value());
+    }
+    static constexpr std::byte* write(value_type c, protocol_version, std::byte* out) noexcept {
+        return write(c, out);
+    }
     static constexpr fault check(value_type c, protocol_version v = protocol_version::v5) noexcept {
         if (v != protocol_version::v5 && !allowed_before_v5(c.value(), v))
             return {codec_errc::reason_code_not_allowed, c.value()};
         return {};
     }
-    static constexpr fault read(wire::reader& r, value_type& c, protocol_version v = protocol_version::v5) noexcept {
+    static constexpr fault read(wire::reader& r, value_type& c,
+                                protocol_version v = protocol_version::v5) noexcept {
         std::uint8_t raw = 0;
-        if (auto f = wire::u8::read(r, raw)) return f;
+        if (auto f = wire::u8::read(r, raw))
+            return f;
         auto code = value_type::from_value(raw);
         if (!code || (v != protocol_version::v5 && !allowed_before_v5(raw, v)))
             return {codec_errc::reason_code_not_allowed, raw};
@@ -2334,7 +2602,8 @@ struct reason_code_wire {
 private:
     // SUBACK failure 0x80 arrived with 3.1.1 (§3.9.3); 3.1 grants QoS 0-2 only.
     static constexpr bool allowed_before_v5(std::uint8_t raw, protocol_version v) noexcept {
-        return raw <= 2 || (raw == 0x80 && P == packet_type::suback && v == protocol_version::v3_1_1);
+        return raw <= 2 ||
+               (raw == 0x80 && P == packet_type::suback && v == protocol_version::v3_1_1);
     }
 };
 
@@ -2351,7 +2620,8 @@ struct return_code_wire {
     }
     static constexpr fault read(wire::reader& r, value_type& c) noexcept {
         std::uint8_t raw = 0;
-        if (auto f = wire::u8::read(r, raw)) return f;
+        if (auto f = wire::u8::read(r, raw))
+            return f;
         c = static_cast<connect_return_code>(raw);
         return check(c);
     }
@@ -2375,35 +2645,44 @@ struct rule_list {};
 
 // ---------------------------------------------------------------- generic codec
 
-template <class P, class Fields = typename description<P>::fields, class Rules = typename description<P>::rules>
+template <class P, class Fields = typename description<P>::fields,
+          class Rules = typename description<P>::rules>
 struct record_codec;
 
 /// Encoder, decoder, size and check of a record, generated from its fields and rules.
 template <class P, class... F, class... R>
 struct record_codec<P, field_list<F...>, rule_list<R...>> {
-    static constexpr std::size_t size([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v) noexcept { return (F::size(p, v) + ... + 0); }
+    static constexpr std::size_t size([[maybe_unused]] const P& p,
+                                      [[maybe_unused]] protocol_version v) noexcept {
+        return (F::size(p, v) + ... + 0);
+    }
 
-    static std::byte* write([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v, std::byte* out) noexcept {
+    static std::byte* write([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v,
+                            std::byte* out) noexcept {
         ((out = F::write(p, v, out)), ...);
         return out;
     }
 
-    static constexpr fault check([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v) noexcept {
+    static constexpr fault check([[maybe_unused]] const P& p,
+                                 [[maybe_unused]] protocol_version v) noexcept {
         fault f;
         (void)(((f = F::check(p, v)) || ...) || ((f = R::check(p, v)) || ...));
         return f;
     }
 
     /// Reads every field; `v` may change while reading (CONNECT's protocol level).
-    static constexpr fault read([[maybe_unused]] P& p, [[maybe_unused]] wire::reader& r, [[maybe_unused]] protocol_version& v) noexcept {
+    static constexpr fault read([[maybe_unused]] P& p, [[maybe_unused]] wire::reader& r,
+                                [[maybe_unused]] protocol_version& v) noexcept {
         fault f;
-        if ((... || (f = F::read(p, r, v)))) return f;
+        if ((... || (f = F::read(p, r, v))))
+            return f;
         (void)((f = R::check(p, v)) || ...);
         return f;
     }
 
     template <class Fn>
-    static constexpr void visit([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v, [[maybe_unused]] Fn& fn) {
+    static constexpr void visit([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v,
+                                [[maybe_unused]] Fn& fn) {
         (F::visit(p, v, fn), ...);
     }
 
@@ -2413,11 +2692,15 @@ struct record_codec<P, field_list<F...>, rule_list<R...>> {
 /// The codec of a list entry described as a record (e.g. a subscription).
 template <class T>
 struct entry_codec {
-    static constexpr std::size_t size(const T& e, protocol_version v) noexcept { return record_codec<T>::size(e, v); }
+    static constexpr std::size_t size(const T& e, protocol_version v) noexcept {
+        return record_codec<T>::size(e, v);
+    }
     static std::byte* write(const T& e, protocol_version v, std::byte* out) noexcept {
         return record_codec<T>::write(e, v, out);
     }
-    static constexpr fault check(const T& e, protocol_version v) noexcept { return record_codec<T>::check(e, v); }
+    static constexpr fault check(const T& e, protocol_version v) noexcept {
+        return record_codec<T>::check(e, v);
+    }
     static constexpr fault read(wire::reader& r, T& e, protocol_version v) noexcept {
         return record_codec<T>::read(e, r, v);
     }
@@ -2427,14 +2710,20 @@ struct entry_codec {
 template <class Wire, auto Check = no_check>
 struct value_entry_codec {
     using T = typename Wire::value_type;
-    static constexpr std::size_t size(const T& e, protocol_version) noexcept { return Wire::size(e); }
-    static std::byte* write(const T& e, protocol_version, std::byte* out) noexcept { return Wire::write(e, out); }
+    static constexpr std::size_t size(const T& e, protocol_version) noexcept {
+        return Wire::size(e);
+    }
+    static std::byte* write(const T& e, protocol_version, std::byte* out) noexcept {
+        return Wire::write(e, out);
+    }
     static constexpr fault check(const T& e, protocol_version v) noexcept {
-        if (auto f = Wire::check(e)) return f;
+        if (auto f = Wire::check(e))
+            return f;
         return Check(e, e, v);
     }
     static constexpr fault read(wire::reader& r, T& e, protocol_version v) noexcept {
-        if (auto f = Wire::read(r, e)) return f;
+        if (auto f = Wire::read(r, e))
+            return f;
         return Check(e, e, v);
     }
 };
@@ -2463,11 +2752,12 @@ namespace ctmqtt {
 
 template <packet_type P>
 struct basic_publish_ack {
-    basic_publish_ack() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+    basic_publish_ack() noexcept {
+    } // user-provided: value-initialisation skips a memset (see publish)
 
     std::uint16_t packet_id = 0;
-    basic_reason_code<P> reason_code;                            ///< MQTT 5
-    property_set<static_cast<property_scope>(P)> properties;     ///< MQTT 5
+    basic_reason_code<P> reason_code;                        ///< MQTT 5
+    property_set<static_cast<property_scope>(P)> properties; ///< MQTT 5
 };
 
 using puback = basic_publish_ack<packet_type::puback>;
@@ -2482,7 +2772,9 @@ namespace describe {
 inline constexpr auto reason_code_needed = [](const auto& p, protocol_version) {
     return p.reason_code.value() != 0 || !p.properties.empty();
 };
-inline constexpr auto properties_needed = [](const auto& p, protocol_version) { return !p.properties.empty(); };
+inline constexpr auto properties_needed = [](const auto& p, protocol_version) {
+    return !p.properties.empty();
+};
 } // namespace describe
 
 template <packet_type P>
@@ -2492,9 +2784,10 @@ struct description<basic_publish_ack<P>> {
     // PUBREL's fixed header flags are 0010 [MQTT-3.6.1-1].
     using header = describe::fixed_flags<P == packet_type::pubrel ? 0b0010 : 0>;
     using fields = describe::field_list<
-        describe::field<"packet_id", describe::member<&a::packet_id>, wire::u16, describe::present_always,
-                        describe::non_zero_packet_id>,
-        describe::field<"reason_code", describe::member<&a::reason_code>, describe::reason_code_wire<P>,
+        describe::field<"packet_id", describe::member<&a::packet_id>, wire::u16,
+                        describe::present_always, describe::non_zero_packet_id>,
+        describe::field<"reason_code", describe::member<&a::reason_code>,
+                        describe::reason_code_wire<P>,
                         describe::tail_when<describe::reason_code_needed>>,
         describe::properties<"properties", describe::member<&a::properties>,
                              describe::tail_when<describe::properties_needed>>>;
@@ -2519,7 +2812,8 @@ struct description<auth> {
     static constexpr protocol_version since = protocol_version::v5;
     using header = describe::fixed_flags<0>; // [MQTT-3.15.1-1]
     using fields = describe::field_list<
-        describe::field<"reason_code", describe::member<&auth::reason_code>, describe::reason_code_wire<packet_type::auth>,
+        describe::field<"reason_code", describe::member<&auth::reason_code>,
+                        describe::reason_code_wire<packet_type::auth>,
                         describe::tail_when<describe::reason_code_needed>>,
         describe::properties<"properties", describe::member<&auth::properties>,
                              describe::tail_when<describe::properties_needed>>>;
@@ -2544,7 +2838,8 @@ struct connack {
 
     /// True if the server accepted the connection.
     constexpr bool accepted(protocol_version v) const noexcept {
-        return v == protocol_version::v5 ? !reason_code.is_error() : return_code == connect_return_code::accepted;
+        return v == protocol_version::v5 ? !reason_code.is_error()
+                                         : return_code == connect_return_code::accepted;
     }
 };
 
@@ -2553,17 +2848,20 @@ struct description<connack> {
     static constexpr packet_type type = packet_type::connack;
     using header = describe::fixed_flags<0>;
     using fields = describe::field_list<
-        describe::flags_byte<"acknowledge_flags", describe::present_always,
+        describe::flags_byte<
+            "acknowledge_flags", describe::present_always,
             describe::bits<"session_present", describe::member<&connack::session_present>, 0, 1>,
             describe::reserved_bits<1, 7, codec_errc::connack_reserved_flags>>, // [MQTT-3.2.2-1]
-        describe::field<"return_code", describe::member<&connack::return_code>, describe::return_code_wire,
-                        describe::when<describe::before_v5>>,
+        describe::field<"return_code", describe::member<&connack::return_code>,
+                        describe::return_code_wire, describe::when<describe::before_v5>>,
         describe::field<"reason_code", describe::member<&connack::reason_code>,
                         describe::reason_code_wire<packet_type::connack>, describe::present_in_v5>,
         describe::properties<"properties", describe::member<&connack::properties>>>;
     using rules = describe::rule_list<
         // Session present must be 0 on a refusal [MQTT-3.2.2-6] (3.1.1: [MQTT-3.2.2-4]).
-        describe::rule<[](const connack& p, protocol_version v) { return !p.session_present || p.accepted(v); },
+        describe::rule<[](const connack& p, protocol_version v) {
+            return !p.session_present || p.accepted(v);
+        },
                        codec_errc::session_present_on_refusal>>;
 };
 
@@ -2619,14 +2917,20 @@ struct protocol_name_field {
     static constexpr fault check(const connect&, protocol_version) noexcept { return {}; }
     static constexpr fault read(connect&, wire::reader& r, protocol_version& v) noexcept {
         std::string_view text;
-        if (auto f = wire::utf8::read(r, text)) return f;
-        if (text == "MQIsdp") v = protocol_version::v3_1;
-        else if (text == "MQTT") v = protocol_version::v3_1_1; // 4 or 5: the level decides
-        else return codec_errc::protocol_name;                 // [MQTT-3.1.2-1]
+        if (auto f = wire::utf8::read(r, text))
+            return f;
+        if (text == "MQIsdp")
+            v = protocol_version::v3_1;
+        else if (text == "MQTT")
+            v = protocol_version::v3_1_1; // 4 or 5: the level decides
+        else
+            return codec_errc::protocol_name; // [MQTT-3.1.2-1]
         return {};
     }
     template <class F>
-    static constexpr void visit(const connect& c, protocol_version, F& f) { f(name, for_version(c.version)); }
+    static constexpr void visit(const connect& c, protocol_version, F& f) {
+        f(name, for_version(c.version));
+    }
 };
 
 /// Protocol level (MQTT 5 §3.1.2.2): 3 with "MQIsdp", 4 or 5 with "MQTT".
@@ -2643,9 +2947,11 @@ struct protocol_level_field {
     }
     static constexpr fault read(connect& c, wire::reader& r, protocol_version& v) noexcept {
         std::uint8_t level = 0;
-        if (auto f = wire::u8::read(r, level)) return f;
+        if (auto f = wire::u8::read(r, level))
+            return f;
         const bool ok = v == protocol_version::v3_1 ? level == 3 : (level == 4 || level == 5);
-        if (!ok) return {codec_errc::protocol_level, level}; // [MQTT-3.1.2-2]
+        if (!ok)
+            return {codec_errc::protocol_level, level}; // [MQTT-3.1.2-2]
         v = c.version = static_cast<protocol_version>(level);
         return {};
     }
@@ -2655,19 +2961,28 @@ struct protocol_level_field {
     }
 };
 
-inline constexpr auto has_will = [](const connect& c, protocol_version) { return c.will.has_value(); };
-inline constexpr auto has_user_name = [](const connect& c, protocol_version) { return c.user_name.has_value(); };
-inline constexpr auto has_password = [](const connect& c, protocol_version) { return c.password.has_value(); };
+inline constexpr auto has_will = [](const connect& c, protocol_version) {
+    return c.will.has_value();
+};
+inline constexpr auto has_user_name = [](const connect& c, protocol_version) {
+    return c.user_name.has_value();
+};
+inline constexpr auto has_password = [](const connect& c, protocol_version) {
+    return c.password.has_value();
+};
 
 /// MQTT 3.1 limits the client identifier to 1..23 bytes (3.1 §3.1, Payload).
-inline constexpr auto client_id_check = [](std::string_view id, const connect&, protocol_version v) {
-    if (v == protocol_version::v3_1 && (id.empty() || id.size() > 23)) return fault{codec_errc::client_identifier_length};
+inline constexpr auto client_id_check = [](std::string_view id, const connect&,
+                                           protocol_version v) {
+    if (v == protocol_version::v3_1 && (id.empty() || id.size() > 23))
+        return fault{codec_errc::client_identifier_length};
     return fault{};
 };
 
 /// A will topic is a topic name (MQTT 5 §3.1.3.3, §4.7): wire::topic checks
 /// the characters, this that it is not empty [MQTT-4.7.3-1].
-inline constexpr auto will_topic_check = [](std::string_view topic, const connect&, protocol_version) {
+inline constexpr auto will_topic_check = [](std::string_view topic, const connect&,
+                                            protocol_version) {
     return topic.empty() ? fault{codec_errc::topic_name_empty} : fault{};
 };
 
@@ -2679,41 +2994,48 @@ struct description<connect> {
     using header = describe::fixed_flags<0>;
     using c = connect;
     using fields = describe::field_list<
-        describe::protocol_name_field,
-        describe::protocol_level_field,
-        describe::flags_byte<"connect_flags", describe::present_always,
+        describe::protocol_name_field, describe::protocol_level_field,
+        describe::flags_byte<
+            "connect_flags", describe::present_always,
             describe::reserved_bits<0, 1, codec_errc::connect_reserved_flag>, // [MQTT-3.1.2-3]
             describe::bits<"clean_start", describe::member<&c::clean_start>, 1, 1>,
             describe::bits<"will_flag", describe::has_value<&c::will>, 2, 1>,
             describe::bits<"will_qos",
-                describe::optional_member<&c::will, &will_message::qos, codec_errc::will_flags_without_will>, 3, 2,
-                codec_errc::will_qos_invalid>,
+                           describe::optional_member<&c::will, &will_message::qos,
+                                                     codec_errc::will_flags_without_will>,
+                           3, 2, codec_errc::will_qos_invalid>,
             describe::bits<"will_retain",
-                describe::optional_member<&c::will, &will_message::retain, codec_errc::will_flags_without_will>, 5, 1>,
+                           describe::optional_member<&c::will, &will_message::retain,
+                                                     codec_errc::will_flags_without_will>,
+                           5, 1>,
             describe::bits<"password_flag", describe::has_value<&c::password>, 6, 1>,
             describe::bits<"user_name_flag", describe::has_value<&c::user_name>, 7, 1>>,
         describe::field<"keep_alive", describe::member<&c::keep_alive>, wire::u16>,
         describe::properties<"properties", describe::member<&c::properties>>,
-        describe::field<"client_id", describe::member<&c::client_id>, wire::utf8, describe::present_always,
-                        describe::client_id_check>,
-        describe::properties<"will_properties", describe::in_optional<&c::will, &will_message::properties>,
+        describe::field<"client_id", describe::member<&c::client_id>, wire::utf8,
+                        describe::present_always, describe::client_id_check>,
+        describe::properties<"will_properties",
+                             describe::in_optional<&c::will, &will_message::properties>,
                              describe::when<describe::has_will, true>>,
-        describe::field<"will_topic", describe::in_optional<&c::will, &will_message::topic>, wire::topic,
-                        describe::when<describe::has_will>, describe::will_topic_check>,
-        describe::field<"will_payload", describe::in_optional<&c::will, &will_message::payload>, wire::binary,
-                        describe::when<describe::has_will>>,
+        describe::field<"will_topic", describe::in_optional<&c::will, &will_message::topic>,
+                        wire::topic, describe::when<describe::has_will>,
+                        describe::will_topic_check>,
+        describe::field<"will_payload", describe::in_optional<&c::will, &will_message::payload>,
+                        wire::binary, describe::when<describe::has_will>>,
         describe::field<"user_name", describe::optional_value<&c::user_name>, wire::utf8,
                         describe::when<describe::has_user_name>>,
         describe::field<"password", describe::optional_value<&c::password>, wire::binary,
                         describe::when<describe::has_password>>>;
     using rules = describe::rule_list<
         // 3.1.1 needs a user name for a password [MQTT-3.1.2-22]; 5.0 does not.
-        describe::rule<[](const c& p, protocol_version v) { return v == protocol_version::v5 || !p.password || p.user_name; },
+        describe::rule<[](const c& p, protocol_version v) {
+            return v == protocol_version::v5 || !p.password || p.user_name;
+        },
                        codec_errc::password_without_user_name>,
         // 3.1.1: a zero-byte client identifier needs clean session [MQTT-3.1.3-7].
         describe::rule<[](const c& p, protocol_version v) {
-                           return v != protocol_version::v3_1_1 || !p.client_id.empty() || p.clean_start;
-                       },
+            return v != protocol_version::v3_1_1 || !p.client_id.empty() || p.clean_start;
+        },
                        codec_errc::empty_client_id_without_clean_session>>;
 };
 
@@ -2728,8 +3050,9 @@ namespace ctmqtt {
 struct disconnect {
     disconnect() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
 
-    disconnect_reason_code reason_code; ///< MQTT 5; left out when Normal disconnection and no properties
-    disconnect_properties properties;   ///< MQTT 5
+    disconnect_reason_code
+        reason_code; ///< MQTT 5; left out when Normal disconnection and no properties
+    disconnect_properties properties; ///< MQTT 5
 };
 
 template <>
@@ -2799,17 +3122,20 @@ struct publish {
 
 namespace describe {
 
-inline constexpr auto has_packet_id = [](const publish& p, protocol_version) { return p.qos != qos::at_most_once; };
+inline constexpr auto has_packet_id = [](const publish& p, protocol_version) {
+    return p.qos != qos::at_most_once;
+};
 
 } // namespace describe
 
 template <>
 struct description<publish> {
     static constexpr packet_type type = packet_type::publish;
-    using header = describe::header_bits<
-        describe::bits<"retain", describe::member<&publish::retain>, 0, 1>,
-        describe::bits<"qos", describe::member<&publish::qos>, 1, 2, codec_errc::publish_qos_invalid>, // [MQTT-3.3.1-4]
-        describe::bits<"dup", describe::member<&publish::dup>, 3, 1>>;
+    using header =
+        describe::header_bits<describe::bits<"retain", describe::member<&publish::retain>, 0, 1>,
+                              describe::bits<"qos", describe::member<&publish::qos>, 1, 2,
+                                             codec_errc::publish_qos_invalid>, // [MQTT-3.3.1-4]
+                              describe::bits<"dup", describe::member<&publish::dup>, 3, 1>>;
     using fields = describe::field_list<
         // UTF-8 without wildcards [MQTT-3.3.2-2]; emptiness is a rule below.
         describe::field<"topic", describe::member<&publish::topic>, wire::topic>,
@@ -2819,15 +3145,16 @@ struct description<publish> {
         describe::payload<"payload", describe::member<&publish::payload>>>;
     using rules = describe::rule_list<
         // DUP must be 0 for QoS 0 [MQTT-3.3.1-2].
-        describe::rule<[](const publish& p, protocol_version) { return !(p.dup && p.qos == qos::at_most_once); },
+        describe::rule<[](const publish& p, protocol_version) {
+            return !(p.dup && p.qos == qos::at_most_once);
+        },
                        codec_errc::dup_on_qos_0>,
         // A topic name has at least one character [MQTT-4.7.3-1], unless MQTT 5
         // replaces it with a Topic Alias (MQTT 5 §3.3.2.1).
         describe::rule<[](const publish& p, protocol_version v) {
-                           return !p.topic.empty() ||
-                                  (v == protocol_version::v5 &&
-                                   p.properties.get<property_id::topic_alias>().has_value());
-                       },
+            return !p.topic.empty() || (v == protocol_version::v5 &&
+                                        p.properties.get<property_id::topic_alias>().has_value());
+        },
                        codec_errc::topic_name_empty>>;
 };
 
@@ -2840,14 +3167,16 @@ struct description<publish> {
 
 namespace ctmqtt {
 
-using suback_reason_code_list = list_view<suback_reason_code, describe::reason_code_wire<packet_type::suback>>;
+using suback_reason_code_list =
+    list_view<suback_reason_code, describe::reason_code_wire<packet_type::suback>>;
 
 struct suback {
     suback() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
 
     std::uint16_t packet_id = 0;
-    suback_reason_code_list reason_codes; ///< one per subscription; 3.1.1: 0, 1, 2 or 0x80 [MQTT-3.9.3-2]
-    suback_properties properties;        ///< MQTT 5
+    suback_reason_code_list
+        reason_codes;             ///< one per subscription; 3.1.1: 0, 1, 2 or 0x80 [MQTT-3.9.3-2]
+    suback_properties properties; ///< MQTT 5
 };
 
 template <>
@@ -2855,10 +3184,11 @@ struct description<suback> {
     static constexpr packet_type type = packet_type::suback;
     using header = describe::fixed_flags<0>;
     using fields = describe::field_list<
-        describe::field<"packet_id", describe::member<&suback::packet_id>, wire::u16, describe::present_always,
-                        describe::non_zero_packet_id>,
+        describe::field<"packet_id", describe::member<&suback::packet_id>, wire::u16,
+                        describe::present_always, describe::non_zero_packet_id>,
         describe::properties<"properties", describe::member<&suback::properties>>,
-        describe::list<"reason_codes", describe::member<&suback::reason_codes>, codec_errc::no_reason_codes>>;
+        describe::list<"reason_codes", describe::member<&suback::reason_codes>,
+                       codec_errc::no_reason_codes>>;
     using rules = describe::rule_list<>;
 };
 
@@ -2877,12 +3207,14 @@ struct subscription {
     ctmqtt::qos max_qos = ctmqtt::qos::at_most_once;
     bool no_local = false;            ///< MQTT 5
     bool retain_as_published = false; ///< MQTT 5
-    ctmqtt::retain_handling retain_handling = ctmqtt::retain_handling::send_on_subscribe; ///< MQTT 5
+    ctmqtt::retain_handling retain_handling =
+        ctmqtt::retain_handling::send_on_subscribe; ///< MQTT 5
 };
 
 namespace describe {
 /// MQTT 5 gives "$share/" filters their own rules (§4.8.2); in 3.1.1 they are ordinary filters.
-inline constexpr auto topic_filter_check = [](std::string_view filter, const auto&, protocol_version v) {
+inline constexpr auto topic_filter_check = [](std::string_view filter, const auto&,
+                                              protocol_version v) {
     return validate_topic_filter(filter, v == protocol_version::v5);
 };
 } // namespace describe
@@ -2891,22 +3223,28 @@ template <>
 struct description<subscription> {
     using s = subscription;
     using fields = describe::field_list<
-        describe::field<"topic_filter", describe::member<&s::topic_filter>, wire::utf8, describe::present_always,
-                        describe::topic_filter_check>,
+        describe::field<"topic_filter", describe::member<&s::topic_filter>, wire::utf8,
+                        describe::present_always, describe::topic_filter_check>,
         // Bits 2-5 exist in MQTT 5 only; in 3.1.1 bits 2-7 are reserved [MQTT-3-8.3-4].
-        describe::flags_byte<"options", describe::present_always,
-            describe::bits<"max_qos", describe::member<&s::max_qos>, 0, 2, codec_errc::subscription_qos_invalid>,
-            describe::bits<"no_local", describe::member<&s::no_local>, 2, 1, codec_errc{}, describe::v5_only,
-                           codec_errc::subscription_options_reserved>,
-            describe::bits<"retain_as_published", describe::member<&s::retain_as_published>, 3, 1, codec_errc{},
+        describe::flags_byte<
+            "options", describe::present_always,
+            describe::bits<"max_qos", describe::member<&s::max_qos>, 0, 2,
+                           codec_errc::subscription_qos_invalid>,
+            describe::bits<"no_local", describe::member<&s::no_local>, 2, 1, codec_errc{},
                            describe::v5_only, codec_errc::subscription_options_reserved>,
+            describe::bits<"retain_as_published", describe::member<&s::retain_as_published>, 3, 1,
+                           codec_errc{}, describe::v5_only,
+                           codec_errc::subscription_options_reserved>,
             describe::bits<"retain_handling", describe::member<&s::retain_handling>, 4, 2,
                            codec_errc::retain_handling_invalid, describe::v5_only,
                            codec_errc::subscription_options_reserved>,
-            describe::reserved_bits<6, 2, codec_errc::subscription_options_reserved>>>; // [MQTT-3.8.3-5]
+            describe::reserved_bits<6, 2,
+                                    codec_errc::subscription_options_reserved>>>; // [MQTT-3.8.3-5]
     using rules = describe::rule_list<
         // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
-        describe::rule<[](const s& e, protocol_version) { return !(e.no_local && is_shared_subscription(e.topic_filter)); },
+        describe::rule<[](const s& e, protocol_version) {
+            return !(e.no_local && is_shared_subscription(e.topic_filter));
+        },
                        codec_errc::no_local_on_shared_subscription>>;
 };
 
@@ -2925,10 +3263,11 @@ struct description<subscribe> {
     static constexpr packet_type type = packet_type::subscribe;
     using header = describe::fixed_flags<0b0010>; // [MQTT-3.8.1-1]
     using fields = describe::field_list<
-        describe::field<"packet_id", describe::member<&subscribe::packet_id>, wire::u16, describe::present_always,
-                        describe::non_zero_packet_id>,
+        describe::field<"packet_id", describe::member<&subscribe::packet_id>, wire::u16,
+                        describe::present_always, describe::non_zero_packet_id>,
         describe::properties<"properties", describe::member<&subscribe::properties>>,
-        describe::list<"subscriptions", describe::member<&subscribe::subscriptions>, codec_errc::no_topic_filters>>;
+        describe::list<"subscriptions", describe::member<&subscribe::subscriptions>,
+                       codec_errc::no_topic_filters>>;
     using rules = describe::rule_list<>;
 };
 
@@ -2941,7 +3280,8 @@ struct description<subscribe> {
 
 namespace ctmqtt {
 
-using unsuback_reason_code_list = list_view<unsuback_reason_code, describe::reason_code_wire<packet_type::unsuback>>;
+using unsuback_reason_code_list =
+    list_view<unsuback_reason_code, describe::reason_code_wire<packet_type::unsuback>>;
 
 struct unsuback {
     unsuback() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
@@ -2956,11 +3296,11 @@ struct description<unsuback> {
     static constexpr packet_type type = packet_type::unsuback;
     using header = describe::fixed_flags<0>;
     using fields = describe::field_list<
-        describe::field<"packet_id", describe::member<&unsuback::packet_id>, wire::u16, describe::present_always,
-                        describe::non_zero_packet_id>,
+        describe::field<"packet_id", describe::member<&unsuback::packet_id>, wire::u16,
+                        describe::present_always, describe::non_zero_packet_id>,
         describe::properties<"properties", describe::member<&unsuback::properties>>,
-        describe::list<"reason_codes", describe::member<&unsuback::reason_codes>, codec_errc::no_reason_codes,
-                       describe::present_in_v5>>;
+        describe::list<"reason_codes", describe::member<&unsuback::reason_codes>,
+                       codec_errc::no_reason_codes, describe::present_in_v5>>;
     using rules = describe::rule_list<>;
 };
 
@@ -2975,12 +3315,15 @@ namespace ctmqtt {
 
 namespace describe {
 // "$share/" filters have their own rules in MQTT 5 only (§4.8.2).
-inline constexpr auto unsubscribe_filter_check = [](std::string_view filter, std::string_view, protocol_version v) {
+inline constexpr auto unsubscribe_filter_check = [](std::string_view filter, std::string_view,
+                                                    protocol_version v) {
     return validate_topic_filter(filter, v == protocol_version::v5);
 };
 } // namespace describe
 
-using topic_filter_list = list_view<std::string_view, describe::value_entry_codec<wire::utf8, describe::unsubscribe_filter_check>>;
+using topic_filter_list =
+    list_view<std::string_view,
+              describe::value_entry_codec<wire::utf8, describe::unsubscribe_filter_check>>;
 
 struct unsubscribe {
     unsubscribe() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
@@ -2995,10 +3338,11 @@ struct description<unsubscribe> {
     static constexpr packet_type type = packet_type::unsubscribe;
     using header = describe::fixed_flags<0b0010>; // [MQTT-3.10.1-1]
     using fields = describe::field_list<
-        describe::field<"packet_id", describe::member<&unsubscribe::packet_id>, wire::u16, describe::present_always,
-                        describe::non_zero_packet_id>,
+        describe::field<"packet_id", describe::member<&unsubscribe::packet_id>, wire::u16,
+                        describe::present_always, describe::non_zero_packet_id>,
         describe::properties<"properties", describe::member<&unsubscribe::properties>>,
-        describe::list<"topic_filters", describe::member<&unsubscribe::topic_filters>, codec_errc::no_topic_filters>>;
+        describe::list<"topic_filters", describe::member<&unsubscribe::topic_filters>,
+                       codec_errc::no_topic_filters>>;
     using rules = describe::rule_list<>;
 };
 
@@ -3018,7 +3362,8 @@ public:
     result(std::error_code ec) : state_(std::in_place_index<1>, ec) {}
     /// A value constructed in place from `args`.
     template <class... Args>
-    explicit result(std::in_place_t, Args&&... args) : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
+    explicit result(std::in_place_t, Args&&... args)
+        : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
 
     bool has_value() const noexcept { return state_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
@@ -3032,7 +3377,9 @@ public:
     const T* operator->() const { return &value(); }
 
     /// The error, or a default (success) error_code when there is a value.
-    std::error_code error() const noexcept { return has_value() ? std::error_code{} : std::get<1>(state_); }
+    std::error_code error() const noexcept {
+        return has_value() ? std::error_code{} : std::get<1>(state_);
+    }
 
 private:
     std::variant<T, std::error_code> state_;
@@ -3045,27 +3392,34 @@ namespace ctmqtt {
 
 /// A type with a packet description.
 template <class P>
-concept packet = requires { description<P>::type; };
+concept packet = requires {
+    description<P>::type;
+};
 
 template <packet P>
 inline constexpr packet_type packet_type_of = description<P>::type;
 
 /// Every packet type, in packet-type order.
-using any_packet = std::variant<connect, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback,
-                                unsubscribe, unsuback, pingreq, pingresp, disconnect, auth>;
+using any_packet =
+    std::variant<connect, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback,
+                 unsubscribe, unsuback, pingreq, pingresp, disconnect, auth>;
 
 namespace detail {
 
 template <packet P>
 constexpr protocol_version effective_version(const P& p, protocol_version v) noexcept {
-    if constexpr (requires { p.version; }) return p.version; // CONNECT carries its own
-    else return v;
+    if constexpr (requires { p.version; })
+        return p.version; // CONNECT carries its own
+    else
+        return v;
 }
 
 template <packet P>
 constexpr bool exists_in(protocol_version v) noexcept {
-    if constexpr (requires { description<P>::since; }) return v >= description<P>::since;
-    else return true;
+    if constexpr (requires { description<P>::since; })
+        return v >= description<P>::since;
+    else
+        return true;
 }
 
 template <packet P>
@@ -3089,8 +3443,10 @@ constexpr std::size_t encoded_size(const P& p, protocol_version v) noexcept {
 /// What encode() writes into the buffer: everything but PUBLISH's payload.
 template <packet P>
 constexpr std::size_t header_size(const P& p, protocol_version v) noexcept {
-    if constexpr (std::is_same_v<P, publish>) return encoded_size(p, v) - p.payload.size();
-    else return encoded_size(p, v);
+    if constexpr (std::is_same_v<P, publish>)
+        return encoded_size(p, v) - p.payload.size();
+    else
+        return encoded_size(p, v);
 }
 
 namespace detail {
@@ -3099,11 +3455,15 @@ namespace detail {
 template <packet P>
 std::error_code check_sized(const P& p, protocol_version v, std::size_t& remaining) noexcept {
     constexpr auto type = packet_type_of<P>;
-    if (!exists_in<P>(v)) return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
-    if (auto f = description<P>::header::check(p, v)) return f.in(type);
-    if (auto f = codec_of<P>::check(p, v)) return f.in(type);
+    if (!exists_in<P>(v))
+        return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
+    if (auto f = description<P>::header::check(p, v))
+        return f.in(type);
+    if (auto f = codec_of<P>::check(p, v))
+        return f.in(type);
     remaining = codec_of<P>::size(p, v);
-    if (remaining > max_variable_byte_integer) return make_error_code(codec_errc::packet_too_large, type);
+    if (remaining > max_variable_byte_integer)
+        return make_error_code(codec_errc::packet_too_large, type);
     return {};
 }
 
@@ -3127,16 +3487,20 @@ struct encoded_packet {
 /// Encodes `p` for version `v` into `buffer`, which needs header_size(p, v)
 /// bytes. Refuses a packet that check() rejects.
 template <packet P>
-result<encoded_packet> encode(const P& p, protocol_version v, std::span<std::byte> buffer) noexcept {
+result<encoded_packet> encode(const P& p, protocol_version v,
+                              std::span<std::byte> buffer) noexcept {
     v = detail::effective_version(p, v);
     constexpr auto type = packet_type_of<P>;
     std::size_t rl = 0;
-    if (auto ec = detail::check_sized(p, v, rl)) return ec;
+    if (auto ec = detail::check_sized(p, v, rl))
+        return ec;
     const auto head = 1 + wire::varint::size(static_cast<std::uint32_t>(rl));
     bytes_view payload{};
-    if constexpr (std::is_same_v<P, publish>) payload = p.payload;
+    if constexpr (std::is_same_v<P, publish>)
+        payload = p.payload;
     const auto needed = head + rl - payload.size();
-    if (buffer.size() < needed) return make_error_code(codec_errc::buffer_too_small, type);
+    if (buffer.size() < needed)
+        return make_error_code(codec_errc::buffer_too_small, type);
     std::byte* out = buffer.data();
     out = wire::put(out, static_cast<std::uint8_t>((static_cast<unsigned>(type) << 4) |
                                                    description<P>::header::encode(p, v)));
@@ -3152,7 +3516,9 @@ struct fixed_header {
     std::uint32_t remaining_length = 0;
     std::uint8_t length = 0; ///< bytes taken by the fixed header itself (2..5)
 
-    constexpr std::size_t packet_size() const noexcept { return length + std::size_t{remaining_length}; }
+    constexpr std::size_t packet_size() const noexcept {
+        return length + std::size_t{remaining_length};
+    }
 };
 
 namespace detail {
@@ -3161,11 +3527,13 @@ namespace detail {
 // h.length == 0 means more bytes are needed.
 inline fault parse_header(bytes_view data, protocol_version v, fixed_header& h) noexcept {
     h.length = 0;
-    if (data.empty()) return {};
+    if (data.empty())
+        return {};
     const auto first = static_cast<std::uint8_t>(data[0]);
     h.type = static_cast<packet_type>(first >> 4);
     h.flags = static_cast<std::uint8_t>(first & 0x0F);
-    if (h.type == packet_type::reserved || (h.type == packet_type::auth && v != protocol_version::v5))
+    if (h.type == packet_type::reserved ||
+        (h.type == packet_type::auth && v != protocol_version::v5))
         return {codec_errc::reserved_packet_type, static_cast<std::uint8_t>(first >> 4)};
     const std::byte* p = data.data() + 1;
     if (auto f = wire::varint::read(p, data.data() + data.size(), h.remaining_length))
@@ -3183,10 +3551,13 @@ inline std::error_code header_error(fault f, const fixed_header& h) noexcept {
 /// Parses the fixed header at the start of `data`. nullopt: more bytes are
 /// needed to know it. Errors: a reserved packet type, a remaining length of
 /// more than 4 bytes or not in its shortest form.
-inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, protocol_version v) noexcept {
+inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data,
+                                                              protocol_version v) noexcept {
     fixed_header h;
-    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
-    if (h.length == 0) return std::optional<fixed_header>{};
+    if (auto f = detail::parse_header(data, v, h))
+        return detail::header_error(f, h);
+    if (h.length == 0)
+        return std::optional<fixed_header>{};
     return std::optional<fixed_header>{h};
 }
 
@@ -3194,17 +3565,23 @@ inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, p
 /// `body` is exactly the remaining length. For CONNECT, `v` is ignored: the
 /// packet says its own version.
 template <packet P>
-std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v, P& out) noexcept {
+std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v,
+                            P& out) noexcept {
     constexpr auto type = packet_type_of<P>;
     if (header.type != type)
-        return make_error_code(codec_errc::packet_type_mismatch, type, static_cast<unsigned>(header.type));
+        return make_error_code(codec_errc::packet_type_mismatch, type,
+                               static_cast<unsigned>(header.type));
     if (!detail::exists_in<P>(v))
-        return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(header.type));
-    if (auto f = description<P>::header::decode(out, v, header.flags)) return f.in(type);
+        return make_error_code(codec_errc::reserved_packet_type, type,
+                               static_cast<unsigned>(header.type));
+    if (auto f = description<P>::header::decode(out, v, header.flags))
+        return f.in(type);
     wire::reader r{body};
-    if (auto f = detail::codec_of<P>::read(out, r, v)) return f.in(type);
+    if (auto f = detail::codec_of<P>::read(out, r, v))
+        return f.in(type);
     if (!r.empty())
-        return make_error_code(r.pos == body.data() ? codec_errc::remaining_length_not_zero : codec_errc::trailing_bytes,
+        return make_error_code(r.pos == body.data() ? codec_errc::remaining_length_not_zero
+                                                    : codec_errc::trailing_bytes,
                                type);
     return {};
 }
@@ -3218,13 +3595,16 @@ struct decoded_packet {
 namespace detail {
 
 template <std::size_t I = 0>
-std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_version v, any_packet& out) {
+std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_version v,
+                          any_packet& out) {
     if constexpr (I < std::variant_size_v<any_packet>) {
         using P = std::variant_alternative_t<I, any_packet>;
-        if (packet_type_of<P> == h.type) return decode_body(h, body, v, out.emplace<I>());
+        if (packet_type_of<P> == h.type)
+            return decode_body(h, body, v, out.emplace<I>());
         return decode_as<I + 1>(h, body, v, out);
     } else {
-        return make_error_code(codec_errc::reserved_packet_type, packet_type::reserved, static_cast<unsigned>(h.type));
+        return make_error_code(codec_errc::reserved_packet_type, packet_type::reserved,
+                               static_cast<unsigned>(h.type));
     }
 }
 
@@ -3233,11 +3613,15 @@ std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_versi
 /// Decodes the first packet in `data` into `out`. The input must hold the
 /// whole packet: a remaining length beyond the data is an error (a stream
 /// reader uses parse_fixed_header to wait for more bytes instead).
-inline std::error_code decode_packet(bytes_view data, protocol_version v, decoded_packet& out) noexcept {
+inline std::error_code decode_packet(bytes_view data, protocol_version v,
+                                     decoded_packet& out) noexcept {
     fixed_header h;
-    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
-    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type::reserved);
-    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
+    if (auto f = detail::parse_header(data, v, h))
+        return detail::header_error(f, h);
+    if (h.length == 0)
+        return make_error_code(codec_errc::incomplete_packet, packet_type::reserved);
+    if (h.packet_size() > data.size())
+        return make_error_code(codec_errc::incomplete_packet, h.type);
     out.size = h.packet_size();
     return detail::decode_as(h, data.subspan(h.length, h.remaining_length), v, out.packet);
 }
@@ -3245,7 +3629,8 @@ inline std::error_code decode_packet(bytes_view data, protocol_version v, decode
 /// Decodes the first packet in `data` (see the overload above).
 inline result<decoded_packet> decode_packet(bytes_view data, protocol_version v) noexcept {
     result<decoded_packet> out{std::in_place};
-    if (auto ec = decode_packet(data, v, *out)) out = ec;
+    if (auto ec = decode_packet(data, v, *out))
+        out = ec;
     return out; // one return of one object: never moved
 }
 
@@ -3255,10 +3640,14 @@ inline result<decoded_packet> decode_packet(bytes_view data, protocol_version v)
 template <packet P>
 std::error_code decode(bytes_view data, protocol_version v, P& out) noexcept {
     fixed_header h;
-    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
-    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type_of<P>);
-    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
-    if (h.packet_size() < data.size()) return make_error_code(codec_errc::trailing_bytes, h.type);
+    if (auto f = detail::parse_header(data, v, h))
+        return detail::header_error(f, h);
+    if (h.length == 0)
+        return make_error_code(codec_errc::incomplete_packet, packet_type_of<P>);
+    if (h.packet_size() > data.size())
+        return make_error_code(codec_errc::incomplete_packet, h.type);
+    if (h.packet_size() < data.size())
+        return make_error_code(codec_errc::trailing_bytes, h.type);
     return decode_body(h, data.subspan(h.length), v, out);
 }
 
@@ -3266,7 +3655,8 @@ std::error_code decode(bytes_view data, protocol_version v, P& out) noexcept {
 template <packet P>
 result<P> decode(bytes_view data, protocol_version v) noexcept {
     result<P> out{std::in_place};
-    if (auto ec = decode(data, v, *out)) out = ec;
+    if (auto ec = decode(data, v, *out))
+        out = ec;
     return out; // one return of one object: constructed in the caller's storage, never moved
 }
 
@@ -3290,7 +3680,8 @@ constexpr void visit_entry(const T& e, protocol_version v, F&& f) {
 // ---- begin include/ctmqtt/core/print.hpp ----
 // Human-readable text of packets, generated from the same descriptions as the
 // codec: to_string(packet, version) lists every field present in that version.
-//   PUBLISH v5.0 retain=false qos=1 dup=false topic="a/b" packet_id=7 properties={Topic Alias=3} payload=(5 bytes) "hello"
+//   PUBLISH v5.0 retain=false qos=1 dup=false topic="a/b" packet_id=7 properties={Topic Alias=3}
+//   payload=(5 bytes) "hello"
 // For logs, tools and tests; it allocates, the codec does not.
 
 #include <cstdio>
@@ -3321,10 +3712,12 @@ inline void append_quoted(std::string& out, std::string_view s) {
 inline void append_bytes(std::string& out, bytes_view b) {
     constexpr std::size_t shown = 64;
     out += '(' + std::to_string(b.size()) + " bytes)";
-    if (b.empty()) return;
+    if (b.empty())
+        return;
     out += ' ';
     append_quoted(out, as_string(b.first(std::min(b.size(), shown))));
-    if (b.size() > shown) out += "...";
+    if (b.size() > shown)
+        out += "...";
 }
 
 template <class T>
@@ -3366,7 +3759,8 @@ void append_value(std::string& out, const V& v, protocol_version version) {
         out += '{';
         bool first = true;
         v.for_each([&](property_id id, const auto& value) {
-            if (!first) out += ", ";
+            if (!first)
+                out += ", ";
             first = false;
             out += to_string(id);
             out += '=';
@@ -3377,13 +3771,15 @@ void append_value(std::string& out, const V& v, protocol_version version) {
         out += '[';
         bool first = true;
         for (const auto& e : v) {
-            if (!first) out += ", ";
+            if (!first)
+                out += ", ";
             first = false;
             if constexpr (std::is_same_v<typename V::value_type, subscription>) {
                 out += '{';
                 bool first_field = true;
                 visit_entry(e, version, [&](std::string_view name, const auto& value) {
-                    if (!first_field) out += ' ';
+                    if (!first_field)
+                        out += ' ';
                     first_field = false;
                     out += name;
                     out += '=';
@@ -3405,13 +3801,16 @@ void append_value(std::string& out, const V& v, protocol_version version) {
 /// The packet as one line of text, every field present in version `v`.
 template <packet P>
 std::string to_string(const P& p, protocol_version v) {
-    if constexpr (requires { p.version; }) v = p.version;
+    if constexpr (requires { p.version; })
+        v = p.version;
     std::string out{to_string(packet_type_of<P>)};
     out += " v";
     out += to_string(v);
     visit_fields(p, v, [&](std::string_view name, const auto& value) {
-        if constexpr (requires { value.empty(); } && !std::is_convertible_v<decltype(value), std::string_view>) {
-            if (name == "properties" && value.empty()) return; // keep the line short
+        if constexpr (requires { value.empty(); } &&
+                      !std::is_convertible_v<decltype(value), std::string_view>) {
+            if (name == "properties" && value.empty())
+                return; // keep the line short
         }
         out += ' ';
         out += name;
@@ -3429,4 +3828,21 @@ inline std::string to_string(const any_packet& p, protocol_version v) {
 } // namespace ctmqtt
 // ---- end include/ctmqtt/core/print.hpp ----
 // ---- end include/ctmqtt/core.hpp ----
+// ---- begin include/ctmqtt/version.hpp ----
+// ctmqtt's version. Keep in sync with project() in CMakeLists.txt and
+// meson.build (tests/single_include/main.cpp checks the string against the
+// numbers).
+
+
+namespace ctmqtt {
+
+inline constexpr int version_major = 0;
+inline constexpr int version_minor = 1;
+inline constexpr int version_patch = 0;
+
+/// "major.minor.patch"
+inline constexpr std::string_view version_string = "0.1.0";
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/version.hpp ----
 // ---- end include/ctmqtt/ctmqtt.hpp ----

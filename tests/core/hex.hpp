@@ -14,11 +14,16 @@ inline std::vector<std::byte> hex(std::string_view text) {
     int high = -1;
     for (char c : text) {
         int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else if (c == ' ') continue;
-        else throw std::invalid_argument("bad hex digit");
+        if (c >= '0' && c <= '9')
+            v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v = c - 'A' + 10;
+        else if (c == ' ')
+            continue;
+        else
+            throw std::invalid_argument("bad hex digit");
         if (high < 0) {
             high = v;
         } else {
@@ -26,7 +31,8 @@ inline std::vector<std::byte> hex(std::string_view text) {
             high = -1;
         }
     }
-    if (high >= 0) throw std::invalid_argument("odd number of hex digits");
+    if (high >= 0)
+        throw std::invalid_argument("odd number of hex digits");
     return out;
 }
 

@@ -1,12 +1,12 @@
 // The codec never allocates: encode and decode of every packet type, counted
 // by replacing the global allocation functions in the test binary.
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <atomic>
 #include <cstdlib>
 #include <new>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <ctmqtt/core/codec.hpp>
 
@@ -23,22 +23,39 @@ volatile std::size_t sink = 0; // keeps the walk over decoded views from being o
 #endif
 void* operator new(std::size_t n) {
     allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    if (void* p = std::malloc(n == 0 ? 1 : n))
+        return p;
     throw std::bad_alloc{};
 }
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new[](std::size_t n) {
+    return operator new(n);
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    std::free(p);
+}
 // The nothrow forms too, or ASan sees Catch's new (std::nothrow) freed with free().
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
     allocations.fetch_add(1, std::memory_order_relaxed);
     return std::malloc(n == 0 ? 1 : n);
 }
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {
+    return operator new(n, t);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -55,17 +72,21 @@ long allocations_for(const P& p, protocol_version v, std::vector<std::byte>& fra
     auto encoded = encode(p, v, buffer);
     REQUIRE(encoded);
     std::copy(encoded->header.begin(), encoded->header.end(), frame.begin());
-    std::copy(encoded->payload.begin(), encoded->payload.end(), frame.begin() + static_cast<std::ptrdiff_t>(encoded->header.size()));
+    std::copy(encoded->payload.begin(), encoded->payload.end(),
+              frame.begin() + static_cast<std::ptrdiff_t>(encoded->header.size()));
     auto decoded = decode_packet(bytes_view{frame.data(), encoded->size()}, v);
     REQUIRE(decoded);
     // Walk the decoded views too: iterating lists and repeated properties must not allocate either.
     std::size_t fields = 0;
-    std::visit([&](const auto& packet) { visit_fields(packet, v, [&](auto, const auto&) { ++fields; }); },
-               decoded->packet);
+    std::visit(
+        [&](const auto& packet) { visit_fields(packet, v, [&](auto, const auto&) { ++fields; }); },
+        decoded->packet);
     if (auto* pub = std::get_if<publish>(&decoded->packet))
-        for (auto up : pub->properties.get<property_id::user_property>()) fields += up.name.size();
+        for (auto up : pub->properties.get<property_id::user_property>())
+            fields += up.name.size();
     if (auto* sub = std::get_if<subscribe>(&decoded->packet))
-        for (auto s : sub->subscriptions) fields += s.topic_filter.size();
+        for (auto s : sub->subscriptions)
+            fields += s.topic_filter.size();
     sink = fields;
     return allocations.load() - before;
 }
@@ -92,7 +113,8 @@ TEST_CASE("encoding and decoding allocate nothing, for every packet type", "[all
         c.will.emplace();
         c.will->topic = "w";
         c.will->payload = as_bytes("gone");
-        if (v == protocol_version::v5) c.properties.set<property_id::user_property>(props);
+        if (v == protocol_version::v5)
+            c.properties.set<property_id::user_property>(props);
         CHECK(allocations_for(c, v, frame) == 0);
 
         connack ca;
@@ -104,7 +126,8 @@ TEST_CASE("encoding and decoding allocate nothing, for every packet type", "[all
         p.packet_id = 9;
         p.payload = big_payload;
         if (v == protocol_version::v5)
-            p.properties.set<property_id::user_property>(props).set<property_id::subscription_identifier>(ids);
+            p.properties.set<property_id::user_property>(props)
+                .set<property_id::subscription_identifier>(ids);
         CHECK(allocations_for(p, v, frame) == 0);
 
         puback pa;
@@ -134,12 +157,14 @@ TEST_CASE("encoding and decoding allocate nothing, for every packet type", "[all
         CHECK(allocations_for(u, v, frame) == 0);
         unsuback ua;
         ua.packet_id = 3;
-        if (v == protocol_version::v5) ua.reason_codes = removed;
+        if (v == protocol_version::v5)
+            ua.reason_codes = removed;
         CHECK(allocations_for(ua, v, frame) == 0);
         CHECK(allocations_for(pingreq{}, v, frame) == 0);
         CHECK(allocations_for(pingresp{}, v, frame) == 0);
         disconnect d;
-        if (v == protocol_version::v5) d.reason_code = reason::disconnect_with_will_message;
+        if (v == protocol_version::v5)
+            d.reason_code = reason::disconnect_with_will_message;
         CHECK(allocations_for(d, v, frame) == 0);
         if (v == protocol_version::v5) {
             auth a;

@@ -1,11 +1,11 @@
 // Every well-formedness rule the codec enforces, fed as bytes to the decoder
 // (and, below, as structs to the encoder), with the error it must give: the
 // rule, the packet it names, and a message citing the specification.
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <ctmqtt/core.hpp>
 
@@ -176,29 +176,34 @@ TEST_CASE("every malformed packet is refused with the rule it breaks", "[malform
         CHECK_THAT(ec.message(), Catch::Contains(bad.message));
         // Every message cites the specification: a statement or a section.
         const auto message = ec.message();
-        CHECK((message.find("[MQTT-") != std::string::npos || message.find("§") != std::string::npos));
+        CHECK((message.find("[MQTT-") != std::string::npos ||
+               message.find("§") != std::string::npos));
     }
 }
 
 TEST_CASE("the same bytes are valid where the rule does not apply", "[malformed]") {
     // Guards against rules that reject everything: each is a near neighbour of a case above.
     const std::pair<protocol_version, const char*> good[] = {
-        {v4, "30 05 00 03 61 2F 62"},                   // a/b
-        {v5, "30 06 00 00 03 23 00 01"},                // empty topic with Topic Alias 1
-        {v5, "30 06 00 01 61 02 01 01"},                // payload format indicator 1
-        {v5, "30 10 00 01 61 0C 26 00 01 6B 00 01 76 26 00 00 00 00"}, // user property twice (second empty)
-        {v5, "30 08 00 01 61 04 0B 01 0B 02"},          // subscription identifier twice in PUBLISH
+        {v4, "30 05 00 03 61 2F 62"},    // a/b
+        {v5, "30 06 00 00 03 23 00 01"}, // empty topic with Topic Alias 1
+        {v5, "30 06 00 01 61 02 01 01"}, // payload format indicator 1
+        {v5, "30 10 00 01 61 0C 26 00 01 6B 00 01 76 26 00 00 00 00"}, // user property twice
+                                                                       // (second empty)
+        {v5, "30 08 00 01 61 04 0B 01 0B 02"}, // subscription identifier twice in PUBLISH
         {v5, "82 10 00 01 00 00 0A 24 73 68 61 72 65 2F 67 2F 61 00"}, // $share/g/a
-        {v4, "82 0D 00 01 00 08 24 73 68 61 72 65 2F 2B 00"},           // 3.1.1: "$share/+" is an ordinary filter
-        {v5, "90 04 00 01 00 91"},                      // SUBACK 0x91 Packet Identifier in use
-        {v4, "90 03 00 01 80"},                         // 3.1.1 SUBACK failure
-        {v5, "E0 01 04"},                               // DISCONNECT with will message
-        {v5, "F0 00"},                                  // AUTH short form
-        {v5, "40 03 00 01 10"},                         // PUBACK no matching subscribers
-        {v5, "10 11 00 04 4D 51 54 54 05 42 00 3C 00 00 01 61 00 01 70"}, // 5.0: password without user name
-        {v5, "10 0D 00 04 4D 51 54 54 05 00 00 3C 00 00 00"},             // 5.0: empty client id, no clean start
-        {v3, "10 0F 00 06 4D 51 49 73 64 70 03 02 00 3C 00 01 61"},       // 3.1 CONNECT
-        {v4, "20 02 01 00"},                            // session present on acceptance
+        {v4,
+         "82 0D 00 01 00 08 24 73 68 61 72 65 2F 2B 00"}, // 3.1.1: "$share/+" is an ordinary filter
+        {v5, "90 04 00 01 00 91"},                        // SUBACK 0x91 Packet Identifier in use
+        {v4, "90 03 00 01 80"},                           // 3.1.1 SUBACK failure
+        {v5, "E0 01 04"},                                 // DISCONNECT with will message
+        {v5, "F0 00"},                                    // AUTH short form
+        {v5, "40 03 00 01 10"},                           // PUBACK no matching subscribers
+        {v5, "10 11 00 04 4D 51 54 54 05 42 00 3C 00 00 01 61 00 01 70"}, // 5.0: password without
+                                                                          // user name
+        {v5,
+         "10 0D 00 04 4D 51 54 54 05 00 00 3C 00 00 00"}, // 5.0: empty client id, no clean start
+        {v3, "10 0F 00 06 4D 51 49 73 64 70 03 02 00 3C 00 01 61"}, // 3.1 CONNECT
+        {v4, "20 02 01 00"},                                        // session present on acceptance
     };
     for (const auto& [version, text] : good) {
         INFO(text);
@@ -212,7 +217,8 @@ TEST_CASE("a byte order mark is kept, not stripped [MQTT-1.5.4-3]", "[malformed]
     const auto bytes = hex("30 06 00 04 EF BB BF 61");
     auto decoded = decode<publish>(bytes, v4); // views into `bytes`
     REQUIRE(decoded);
-    CHECK(decoded->topic == "\xEF\xBB\xBF" "a");
+    CHECK(decoded->topic == "\xEF\xBB\xBF"
+                            "a");
 }
 
 TEST_CASE("stream framing: a partial fixed header asks for more bytes", "[malformed]") {
@@ -232,13 +238,15 @@ TEST_CASE("decode<P> refuses another packet type and trailing data", "[malformed
     const auto puback_bytes = hex("40 02 00 01");
     CHECK(decode<puback>(puback_bytes, v4));
     CHECK(decode<pubrec>(puback_bytes, v4).error() == codec_errc::packet_type_mismatch);
-    CHECK_THAT(decode<pubrec>(puback_bytes, v4).error().message(), Catch::Contains("PUBREC: the packet is a PUBACK"));
+    CHECK_THAT(decode<pubrec>(puback_bytes, v4).error().message(),
+               Catch::Contains("PUBREC: the packet is a PUBACK"));
     CHECK(decode<puback>(hex("40 02 00 01 C0 00"), v4).error() == codec_errc::trailing_bytes);
 }
 
 TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode]") {
     std::array<std::byte, 256> buffer{};
-    auto refused = [&](const auto& packet, protocol_version v, codec_errc rule, const char* message) {
+    auto refused = [&](const auto& packet, protocol_version v, codec_errc rule,
+                       const char* message) {
         INFO(message);
         auto e = encode(packet, v, buffer);
         REQUIRE_FALSE(e);
@@ -249,7 +257,8 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
 
     publish p;
     p.topic = "a/+";
-    refused(p, v5, codec_errc::topic_name_wildcard, "PUBLISH: topic name contains a wildcard [MQTT-3.3.2-2]");
+    refused(p, v5, codec_errc::topic_name_wildcard,
+            "PUBLISH: topic name contains a wildcard [MQTT-3.3.2-2]");
     p.topic = "";
     refused(p, v4, codec_errc::topic_name_empty, "PUBLISH: empty topic name");
     p.topic = "a";
@@ -263,7 +272,8 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     p.dup = false;
     const std::string long_topic(65536, 'x');
     p.topic = long_topic;
-    refused(p, v4, codec_errc::string_too_long, "PUBLISH: string or binary data longer than 65,535 bytes");
+    refused(p, v4, codec_errc::string_too_long,
+            "PUBLISH: string or binary data longer than 65,535 bytes");
     p.topic = "a\xC0\x80";
     refused(p, v4, codec_errc::utf8_malformed, "PUBLISH: malformed UTF-8");
     p.topic = std::string_view{"a\0b", 3};
@@ -306,7 +316,8 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     c.will.reset();
     c.version = v4;
     c.password = as_bytes("p");
-    refused(c, v4, codec_errc::password_without_user_name, "CONNECT: password flag set without the user name flag");
+    refused(c, v4, codec_errc::password_without_user_name,
+            "CONNECT: password flag set without the user name flag");
     c.password.reset();
     c.client_id = "";
     c.clean_start = false;
@@ -314,7 +325,8 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     c.version = v3;
     c.clean_start = true;
     c.client_id = "123456789012345678901234";
-    refused(c, v3, codec_errc::client_identifier_length, "CONNECT: client identifier must be 1 to 23 bytes");
+    refused(c, v3, codec_errc::client_identifier_length,
+            "CONNECT: client identifier must be 1 to 23 bytes");
     c.version = static_cast<protocol_version>(7);
     c.client_id = "x";
     refused(c, v5, codec_errc::protocol_level, "CONNECT: unsupported protocol level 7");
@@ -322,7 +334,8 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     connack ca;
     ca.session_present = true;
     ca.return_code = connect_return_code::not_authorized;
-    refused(ca, v4, codec_errc::session_present_on_refusal, "CONNACK: session present set on a refused connection");
+    refused(ca, v4, codec_errc::session_present_on_refusal,
+            "CONNACK: session present set on a refused connection");
     ca.session_present = false;
     ca.return_code = static_cast<connect_return_code>(9);
     refused(ca, v4, codec_errc::return_code_reserved, "CONNACK: return code 9 is reserved");
@@ -332,7 +345,8 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     refused(s, v4, codec_errc::no_topic_filters, "SUBSCRIBE: no topic filter in the payload");
     const subscription shared_no_local[] = {{"$share/g/a", qos::at_most_once, true}};
     s.subscriptions = shared_no_local;
-    refused(s, v5, codec_errc::no_local_on_shared_subscription, "SUBSCRIBE: no local set on a shared subscription");
+    refused(s, v5, codec_errc::no_local_on_shared_subscription,
+            "SUBSCRIBE: no local set on a shared subscription");
     const subscription bad_filter[] = {{"a/#/b"}};
     s.subscriptions = bad_filter;
     refused(s, v5, codec_errc::topic_filter_multi_level_wildcard, "SUBSCRIBE: topic filter: '#'");
@@ -345,11 +359,13 @@ TEST_CASE("the encoder refuses to build a malformed packet", "[malformed][encode
     s.subscriptions = no_local;
     refused(s, v4, codec_errc::requires_v5, "SUBSCRIBE: a field set that only MQTT 5 has");
     s.properties.set<property_id::subscription_identifier>(0u);
-    refused(s, v5, codec_errc::property_value, "SUBSCRIBE: property Subscription Identifier must not be 0");
+    refused(s, v5, codec_errc::property_value,
+            "SUBSCRIBE: property Subscription Identifier must not be 0");
 
     unsubscribe u;
     u.packet_id = 2;
-    refused(u, v5, codec_errc::no_topic_filters, "UNSUBSCRIBE: no topic filter in the payload [MQTT-3.10.3-2]");
+    refused(u, v5, codec_errc::no_topic_filters,
+            "UNSUBSCRIBE: no topic filter in the payload [MQTT-3.10.3-2]");
 
     const suback_reason_code failure[] = {reason::unspecified_error};
     suback sa;

@@ -13,8 +13,6 @@
 //     and every truncated body re-framed with a matching remaining length is
 //     either refused with a truncation-type error or decodes to a packet that
 //     itself round-trips (a shorter PUBLISH payload, fewer list entries, ...).
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -26,6 +24,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <ctmqtt/ctmqtt.hpp>
 
@@ -47,7 +47,8 @@ constexpr std::byte guard{0xA5};
 const std::string& text(std::size_t n, char c) {
     static std::vector<std::unique_ptr<std::string>> store;
     for (const auto& s : store)
-        if (s->size() == n && (n == 0 || (*s)[0] == c)) return *s;
+        if (s->size() == n && (n == 0 || (*s)[0] == c))
+            return *s;
     store.push_back(std::make_unique<std::string>(n, c));
     return *store.back();
 }
@@ -64,10 +65,8 @@ bool truncation_rule(codec_errc rule) {
     case codec_errc::field_truncated:
     case codec_errc::property_length:
     case codec_errc::no_topic_filters:
-    case codec_errc::no_reason_codes:
-        return true;
-    default:
-        return false;
+    case codec_errc::no_reason_codes: return true;
+    default: return false;
     }
 }
 
@@ -88,7 +87,8 @@ std::vector<std::size_t> cut_lengths(std::size_t n) {
     std::vector<std::size_t> out;
     const std::size_t step = std::max<std::size_t>(n / 16, 1);
     for (std::size_t k = 0; k < n; ++k)
-        if (n <= 400 || k < 24 || k + 24 >= n || k % step == 0) out.push_back(k);
+        if (n <= 400 || k < 24 || k + 24 >= n || k % step == 0)
+            out.push_back(k);
     return out;
 }
 
@@ -114,7 +114,8 @@ template <class P>
 bytes encode_frame(const P& p, protocol_version v) {
     std::vector<std::byte> buffer(header_size(p, v));
     auto r = encode(p, v, buffer);
-    if (!r) FAIL("encode failed: " << r.error().message());
+    if (!r)
+        FAIL("encode failed: " << r.error().message());
     bytes out(r->header.begin(), r->header.end());
     out.insert(out.end(), r->payload.begin(), r->payload.end());
     return out;
@@ -133,8 +134,8 @@ void check_truncations(const bytes& frame, protocol_version v) {
                         a.error() == codec_errc::incomplete_packet;
         if (!ok) {
             if (bad_prefixes++ == 0)
-                first_bad = "prefix of " + std::to_string(k) + " bytes: " +
-                            (r ? std::string{"decoded"} : r.error().message());
+                first_bad = "prefix of " + std::to_string(k) +
+                            " bytes: " + (r ? std::string{"decoded"} : r.error().message());
         }
         ++stats().truncations;
     }
@@ -156,9 +157,12 @@ void check_truncations(const bytes& frame, protocol_version v) {
         std::string problem;
         if (!r) {
             const auto ec = r.error();
-            if (&ec.category() != &codec_category()) problem = "error of a foreign category";
-            else if (!truncation_rule(rule_of(ec))) stats().truncation_rules.insert(rule_of(ec));
-            if (!truncation_rule(rule_of(ec))) problem = "unexpected rule: " + ec.message();
+            if (&ec.category() != &codec_category())
+                problem = "error of a foreign category";
+            else if (!truncation_rule(rule_of(ec)))
+                stats().truncation_rules.insert(rule_of(ec));
+            if (!truncation_rule(rule_of(ec)))
+                problem = "unexpected rule: " + ec.message();
         } else {
             // A shorter but valid packet: it must round-trip itself.
             std::vector<std::byte> buffer(header_size(*r, v));
@@ -170,11 +174,13 @@ void check_truncations(const bytes& frame, protocol_version v) {
                 again.insert(again.end(), e->payload.begin(), e->payload.end());
                 // (compared as bytes: to_string of 64 KiB strings on every cut is too slow)
                 auto r2 = decode<P>(again, v);
-                if (!r2 || encode_frame(*r2, v) != again) problem = "re-encoded packet differs";
+                if (!r2 || encode_frame(*r2, v) != again)
+                    problem = "re-encoded packet differs";
             }
         }
         if (!problem.empty() && bad_bodies++ == 0)
-            first_bad_body = "body cut at " + std::to_string(k) + " of " + std::to_string(body.size()) + ": " + problem;
+            first_bad_body = "body cut at " + std::to_string(k) + " of " +
+                             std::to_string(body.size()) + ": " + problem;
     }
     INFO(first_bad_body);
     CHECK(bad_bodies == 0u);
@@ -194,12 +200,14 @@ P round_trip(const P& p, protocol_version v, bytes& frame_out) {
     // Exactly header_size() bytes are enough, and nothing is written past them.
     std::vector<std::byte> buffer(hsize + 16, guard);
     auto r = encode(p, v, std::span{buffer}.first(hsize));
-    if (!r) FAIL("encode failed: " << r.error().message());
+    if (!r)
+        FAIL("encode failed: " << r.error().message());
     CHECK(r->header.size() == hsize);
     CHECK(r->size() == size);
     CHECK(r->header.data() == buffer.data());
     bool guard_intact = true;
-    for (std::size_t i = hsize; i < buffer.size(); ++i) guard_intact = guard_intact && buffer[i] == guard;
+    for (std::size_t i = hsize; i < buffer.size(); ++i)
+        guard_intact = guard_intact && buffer[i] == guard;
     CHECK(guard_intact);
     frame_out.assign(r->header.begin(), r->header.end());
     frame_out.insert(frame_out.end(), r->payload.begin(), r->payload.end());
@@ -222,7 +230,8 @@ P round_trip(const P& p, protocol_version v, bytes& frame_out) {
     }
 
     auto d = decode<P>(frame_out, v);
-    if (!d) FAIL("decode failed: " << d.error().message());
+    if (!d)
+        FAIL("decode failed: " << d.error().message());
     CHECK(to_string(*d, v) == to_string(p, v));
     CHECK(field_names(*d, v) == field_names(p, v));
     CHECK(encoded_size(*d, v) == size);
@@ -246,7 +255,8 @@ void round_trip(const P& p, protocol_version v) {
 template <class L>
 auto collect(const L& l) {
     std::vector<typename L::value_type> out;
-    for (auto e : l) out.push_back(e);
+    for (auto e : l)
+        out.push_back(e);
     return out;
 }
 
@@ -259,7 +269,8 @@ template <packet_type P>
 std::vector<basic_reason_code<P>> reason_codes_of() {
     std::vector<basic_reason_code<P>> out;
     for (unsigned v = 0; v < 256; ++v)
-        if (auto c = basic_reason_code<P>::from_value(static_cast<std::uint8_t>(v))) out.push_back(*c);
+        if (auto c = basic_reason_code<P>::from_value(static_cast<std::uint8_t>(v)))
+            out.push_back(*c);
     return out;
 }
 
@@ -269,25 +280,30 @@ const string_pair user_props[] = {{"", ""}, {"name", "value"}, {"k", "v"}, {"ä"
 
 // ------------------------------------------------------------------ CONNECT
 
-TEST_CASE("round trip: CONNECT, every version, flags, will, credentials, properties", "[round_trip][connect]") {
+TEST_CASE("round trip: CONNECT, every version, flags, will, credentials, properties",
+          "[round_trip][connect]") {
     const std::string& big = text(65535, 'c');
     const std::string& payload300 = text(300, 'p');
     const std::string& big_password = text(65535, 'w');
     unsigned counter = 0;
     for (auto v : all_versions) {
-        for (int will_kind = 0; will_kind < 7; ++will_kind) {      // none, QoS 0..2 x retain
-            for (int user = 0; user < 3; ++user) {                 // none, "", "user"
-                for (int pass = 0; pass < 3; ++pass) {             // none, empty, "pw"
+        for (int will_kind = 0; will_kind < 7; ++will_kind) { // none, QoS 0..2 x retain
+            for (int user = 0; user < 3; ++user) {            // none, "", "user"
+                for (int pass = 0; pass < 3; ++pass) {        // none, empty, "pw"
                     for (bool clean : {true, false}) {
                         ++counter;
                         connect c;
                         c.version = v;
                         c.clean_start = clean;
                         c.keep_alive = counter % 2 ? std::uint16_t{0} : std::uint16_t{65535};
-                        if (v == v31) c.client_id = counter % 3 ? "a"sv : "client-id-with-23-bytes"sv;
-                        else if (counter % 5 == 0) c.client_id = big;
-                        else if (counter % 5 == 1 && (clean || v == v5)) c.client_id = ""sv;
-                        else c.client_id = "id"sv;
+                        if (v == v31)
+                            c.client_id = counter % 3 ? "a"sv : "client-id-with-23-bytes"sv;
+                        else if (counter % 5 == 0)
+                            c.client_id = big;
+                        else if (counter % 5 == 1 && (clean || v == v5))
+                            c.client_id = ""sv;
+                        else
+                            c.client_id = "id"sv;
                         if (will_kind > 0) {
                             c.will.emplace();
                             c.will->qos = static_cast<qos>((will_kind - 1) / 2);
@@ -295,10 +311,14 @@ TEST_CASE("round trip: CONNECT, every version, flags, will, credentials, propert
                             c.will->topic = counter % 4 ? "w/t"sv : std::string_view{big};
                             c.will->payload = counter % 3 ? as_bytes(payload300) : bytes_view{};
                         }
-                        if (user == 1) c.user_name = ""sv;
-                        if (user == 2) c.user_name = "user"sv;
-                        if (pass == 1) c.password = bytes_view{};
-                        if (pass == 2) c.password = counter % 7 ? as_bytes("pw") : as_bytes(big_password);
+                        if (user == 1)
+                            c.user_name = ""sv;
+                        if (user == 2)
+                            c.user_name = "user"sv;
+                        if (pass == 1)
+                            c.password = bytes_view{};
+                        if (pass == 2)
+                            c.password = counter % 7 ? as_bytes("pw") : as_bytes(big_password);
                         if (v != v5 && c.password && !c.user_name) {
                             // 3.1/3.1.1: a password needs a user name [MQTT-3.1.2-22]
                             CHECK(check(c, v) == codec_errc::password_without_user_name);
@@ -308,28 +328,34 @@ TEST_CASE("round trip: CONNECT, every version, flags, will, credentials, propert
                             switch (counter % 3) {
                             case 0: break;
                             case 1:
-                                c.properties.set<property_id::session_expiry_interval>(std::uint32_t{0xFFFFFFFF})
+                                c.properties
+                                    .set<property_id::session_expiry_interval>(
+                                        std::uint32_t{0xFFFFFFFF})
                                     .set<property_id::receive_maximum>(std::uint16_t{65535});
                                 break;
                             case 2:
-                                c.properties.set<property_id::session_expiry_interval>(std::uint32_t{0})
+                                c.properties
+                                    .set<property_id::session_expiry_interval>(std::uint32_t{0})
                                     .set<property_id::authentication_method>(""sv)
                                     .set<property_id::authentication_data>(as_bytes(big_password))
                                     .set<property_id::request_problem_information>(std::uint8_t{1})
                                     .set<property_id::request_response_information>(std::uint8_t{0})
                                     .set<property_id::receive_maximum>(std::uint16_t{1})
                                     .set<property_id::topic_alias_maximum>(std::uint16_t{0})
-                                    .set<property_id::user_property>(std::span{user_props}.first(counter % 5))
+                                    .set<property_id::user_property>(
+                                        std::span{user_props}.first(counter % 5))
                                     .set<property_id::maximum_packet_size>(std::uint32_t{1});
                                 break;
                             }
                             if (c.will && counter % 2 == 0) {
-                                c.will->properties.set<property_id::payload_format_indicator>(std::uint8_t{0})
+                                c.will->properties
+                                    .set<property_id::payload_format_indicator>(std::uint8_t{0})
                                     .set<property_id::message_expiry_interval>(std::uint32_t{1})
                                     .set<property_id::content_type>(""sv)
                                     .set<property_id::response_topic>("r"sv)
                                     .set<property_id::correlation_data>(bytes_view{})
-                                    .set<property_id::will_delay_interval>(std::uint32_t{0xFFFFFFFF})
+                                    .set<property_id::will_delay_interval>(
+                                        std::uint32_t{0xFFFFFFFF})
                                     .set<property_id::user_property>(user_props);
                             }
                         }
@@ -346,11 +372,13 @@ TEST_CASE("round trip: CONNECT, every version, flags, will, credentials, propert
                         }
                         CHECK(d.user_name == c.user_name);
                         CHECK(d.password.has_value() == c.password.has_value());
-                        if (d.password && c.password) CHECK(same_bytes(*d.password, *c.password));
+                        if (d.password && c.password)
+                            CHECK(same_bytes(*d.password, *c.password));
                         if (v == v5 && c.properties.get<property_id::authentication_data>()) {
                             REQUIRE(d.properties.get<property_id::authentication_data>());
-                            CHECK(same_bytes(*d.properties.get<property_id::authentication_data>(),
-                                             *c.properties.get<property_id::authentication_data>()));
+                            CHECK(
+                                same_bytes(*d.properties.get<property_id::authentication_data>(),
+                                           *c.properties.get<property_id::authentication_data>()));
                         }
                     }
                 }
@@ -406,7 +434,11 @@ TEST_CASE("round trip: CONNACK", "[round_trip][connack]") {
                     CHECK(check(a, v) == codec_errc::session_present_on_refusal);
                     continue;
                 }
-                auto d = [&] { bytes f; auto x = round_trip(a, v, f); return x.return_code; }();
+                auto d = [&] {
+                    bytes f;
+                    auto x = round_trip(a, v, f);
+                    return x.return_code;
+                }();
                 CHECK(d == a.return_code);
             }
         }
@@ -422,7 +454,9 @@ TEST_CASE("round trip: CONNACK", "[round_trip][connack]") {
             connack a;
             a.reason_code = code;
             a.session_present = !code.is_error() && counter % 2 == 0;
-            if (props == 1) a.properties.set<property_id::reason_string>(counter % 2 ? ""sv : std::string_view{big});
+            if (props == 1)
+                a.properties.set<property_id::reason_string>(counter % 2 ? ""sv
+                                                                         : std::string_view{big});
             if (props == 2) {
                 a.properties.set<property_id::session_expiry_interval>(std::uint32_t{7})
                     .set<property_id::assigned_client_identifier>("auto-1"sv)
@@ -456,7 +490,8 @@ TEST_CASE("round trip: CONNACK", "[round_trip][connack]") {
 
 // ------------------------------------------------------------------ PUBLISH
 
-TEST_CASE("round trip: PUBLISH, QoS x flags x topics x payloads x properties", "[round_trip][publish]") {
+TEST_CASE("round trip: PUBLISH, QoS x flags x topics x payloads x properties",
+          "[round_trip][publish]") {
     const std::string& big_topic = text(65535, 't');
     const std::string& big_value = text(65535, 'u');
     const std::size_t payload_sizes[] = {0, 1, 127, 128, 1000, 16384, 70000};
@@ -468,36 +503,47 @@ TEST_CASE("round trip: PUBLISH, QoS x flags x topics x payloads x properties", "
         for (unsigned q = 0; q < 3; ++q) {
             for (bool retain : {false, true}) {
                 for (bool dup : {false, true}) {
-                    if (dup && q == 0) continue;
-                    for (std::string_view topic : {"a"sv, "a/b/c"sv, "/"sv, "ä/€/𝄞"sv, std::string_view{big_topic}}) {
+                    if (dup && q == 0)
+                        continue;
+                    for (std::string_view topic :
+                         {"a"sv, "a/b/c"sv, "/"sv, "ä/€/𝄞"sv, std::string_view{big_topic}}) {
                         for (auto n : payload_sizes) {
-                            if (topic.size() == big_topic.size() && n != 0 && n != 128) continue;
+                            if (topic.size() == big_topic.size() && n != 0 && n != 128)
+                                continue;
                             const int prop_kinds = v == v5 ? 5 : 1;
                             for (int props = 0; props < prop_kinds; ++props) {
-                                if (props == 3 && n != 0 && n != 1000) continue; // 128 KiB of user property
-                                if ((props == 1 || props == 4) && n > 128) continue;
+                                if (props == 3 && n != 0 && n != 1000)
+                                    continue; // 128 KiB of user property
+                                if ((props == 1 || props == 4) && n > 128)
+                                    continue;
                                 ++counter;
                                 publish p;
                                 p.topic = topic;
                                 p.qos = static_cast<qos>(q);
                                 p.retain = retain;
                                 p.dup = dup;
-                                p.packet_id = q == 0 ? std::uint16_t{0} : static_cast<std::uint16_t>(counter % 2 ? 1 : 65535);
+                                p.packet_id =
+                                    q == 0 ? std::uint16_t{0}
+                                           : static_cast<std::uint16_t>(counter % 2 ? 1 : 65535);
                                 p.payload = as_bytes(payload_source).first(n);
                                 switch (props) {
                                 case 1: // topic alias instead of a topic
                                     p.topic = counter % 2 ? ""sv : topic;
-                                    p.properties.set<property_id::topic_alias>(std::uint16_t{65535});
+                                    p.properties.set<property_id::topic_alias>(
+                                        std::uint16_t{65535});
                                     break;
                                 case 2:
-                                    p.properties.set<property_id::payload_format_indicator>(std::uint8_t{1})
+                                    p.properties
+                                        .set<property_id::payload_format_indicator>(std::uint8_t{1})
                                         .set<property_id::message_expiry_interval>(std::uint32_t{0})
                                         .set<property_id::content_type>(""sv)
                                         .set<property_id::response_topic>("resp/t"sv)
                                         .set<property_id::correlation_data>(as_bytes("id-1"))
-                                        .set<property_id::subscription_identifier>(std::span{sub_ids}.first(counter % 9))
+                                        .set<property_id::subscription_identifier>(
+                                            std::span{sub_ids}.first(counter % 9))
                                         .set<property_id::topic_alias>(std::uint16_t{1})
-                                        .set<property_id::user_property>(std::span{user_props}.first(counter % 5));
+                                        .set<property_id::user_property>(
+                                            std::span{user_props}.first(counter % 5));
                                     break;
                                 case 3:
                                     p.properties.set<property_id::user_property>(big_pairs);
@@ -511,9 +557,13 @@ TEST_CASE("round trip: PUBLISH, QoS x flags x topics x payloads x properties", "
                                 auto d = round_trip(p, v, frame);
                                 CHECK(d.topic == p.topic);
                                 CHECK(same_bytes(d.payload, p.payload));
-                                CHECK(d.payload.data() == frame.data() + (frame.size() - n)); // a view into the input
-                                CHECK(collect(d.properties.get<property_id::subscription_identifier>()) ==
-                                      collect(p.properties.get<property_id::subscription_identifier>()));
+                                CHECK(d.payload.data() ==
+                                      frame.data() + (frame.size() - n)); // a view into the input
+                                CHECK(
+                                    collect(
+                                        d.properties.get<property_id::subscription_identifier>()) ==
+                                    collect(
+                                        p.properties.get<property_id::subscription_identifier>()));
                                 CHECK(collect(d.properties.get<property_id::user_property>()) ==
                                       collect(p.properties.get<property_id::user_property>()));
                             }
@@ -560,7 +610,8 @@ TEST_CASE("round trip: PUBLISH refusals on encode", "[round_trip][publish]") {
     CHECK(r->header.size() == 5u);
 }
 
-// ------------------------------------------------------------------ PUBACK, PUBREC, PUBREL, PUBCOMP
+// ------------------------------------------------------------------ PUBACK, PUBREC, PUBREL,
+// PUBCOMP
 
 namespace {
 template <packet_type T>
@@ -570,7 +621,8 @@ void ack_round_trips() {
     unsigned counter = 0;
     for (auto v : all_versions) {
         for (std::uint16_t id : {std::uint16_t{1}, std::uint16_t{0x8000}, std::uint16_t{0xFFFF}}) {
-            const auto codes = v == v5 ? reason_codes_of<T>() : std::vector<basic_reason_code<T>>{basic_reason_code<T>{}};
+            const auto codes = v == v5 ? reason_codes_of<T>()
+                                       : std::vector<basic_reason_code<T>>{basic_reason_code<T>{}};
             for (auto code : codes) {
                 const int prop_kinds = v == v5 ? 4 : 1;
                 for (int props = 0; props < prop_kinds; ++props) {
@@ -578,17 +630,24 @@ void ack_round_trips() {
                     A a;
                     a.packet_id = id;
                     a.reason_code = code;
-                    if (props == 1) a.properties.template set<property_id::reason_string>(""sv);
-                    if (props == 2) a.properties.template set<property_id::reason_string>(std::string_view{big});
+                    if (props == 1)
+                        a.properties.template set<property_id::reason_string>(""sv);
+                    if (props == 2)
+                        a.properties.template set<property_id::reason_string>(
+                            std::string_view{big});
                     if (props == 3)
-                        a.properties.template set<property_id::user_property>(std::span{user_props}.first(1 + counter % 4));
+                        a.properties.template set<property_id::user_property>(
+                            std::span{user_props}.first(1 + counter % 4));
                     bytes frame;
                     auto d = round_trip(a, v, frame);
                     CHECK(d.packet_id == id);
                     CHECK(d.reason_code == code);
-                    // MQTT 5 short forms (§3.4.2.1): RL 2 for Success without properties, 3 without properties
-                    if (v == v5 && props == 0) CHECK(remaining_length(a, v) == (code.value() == 0 ? 2u : 3u));
-                    if (v != v5) CHECK(frame.size() == 4u);
+                    // MQTT 5 short forms (§3.4.2.1): RL 2 for Success without properties, 3 without
+                    // properties
+                    if (v == v5 && props == 0)
+                        CHECK(remaining_length(a, v) == (code.value() == 0 ? 2u : 3u));
+                    if (v != v5)
+                        CHECK(frame.size() == 4u);
                 }
             }
         }
@@ -607,7 +666,8 @@ TEST_CASE("round trip: PUBACK/PUBREC/PUBREL/PUBCOMP with every reason code", "[r
 
 // ------------------------------------------------------------------ SUBSCRIBE / SUBACK
 
-TEST_CASE("round trip: SUBSCRIBE with list lengths 1..6 and every option", "[round_trip][subscribe]") {
+TEST_CASE("round trip: SUBSCRIBE with list lengths 1..6 and every option",
+          "[round_trip][subscribe]") {
     const std::string& big_filter = text(65535, 'f');
     const std::string_view filters[] = {"a", "a/+/b", "#", "+", "+/+/#", "", "$SYS/#", "/"};
     unsigned counter = 0;
@@ -619,11 +679,14 @@ TEST_CASE("round trip: SUBSCRIBE with list lengths 1..6 and every option", "[rou
                     ++counter;
                     subscription s;
                     s.topic_filter = filters[(i + static_cast<std::size_t>(variant)) % 8];
-                    if (s.topic_filter.empty()) s.topic_filter = variant % 2 ? std::string_view{big_filter} : "x"sv;
-                    if (v == v5 && variant == 5 && i == 0) s.topic_filter = "$share/group/a/#";
+                    if (s.topic_filter.empty())
+                        s.topic_filter = variant % 2 ? std::string_view{big_filter} : "x"sv;
+                    if (v == v5 && variant == 5 && i == 0)
+                        s.topic_filter = "$share/group/a/#";
                     s.max_qos = static_cast<qos>(counter % 3);
                     if (v == v5) {
-                        s.no_local = (counter / 3) % 2 == 1 && !is_shared_subscription(s.topic_filter);
+                        s.no_local =
+                            (counter / 3) % 2 == 1 && !is_shared_subscription(s.topic_filter);
                         s.retain_as_published = (counter / 6) % 2 == 1;
                         s.retain_handling = static_cast<retain_handling>((counter / 12) % 3);
                     }
@@ -633,9 +696,11 @@ TEST_CASE("round trip: SUBSCRIBE with list lengths 1..6 and every option", "[rou
                 p.packet_id = static_cast<std::uint16_t>(1 + counter % 65535);
                 p.subscriptions = std::span<const subscription>{subs};
                 if (v == v5 && variant % 3 == 1)
-                    p.properties.set<property_id::subscription_identifier>(variant == 1 ? 1u : 268435455u);
+                    p.properties.set<property_id::subscription_identifier>(
+                        variant == 1 ? 1u : 268435455u);
                 if (v == v5 && variant % 3 == 2)
-                    p.properties.set<property_id::user_property>(std::span{user_props}.first(static_cast<std::size_t>(variant) % 5));
+                    p.properties.set<property_id::user_property>(
+                        std::span{user_props}.first(static_cast<std::size_t>(variant) % 5));
                 bytes frame;
                 auto d = round_trip(p, v, frame);
                 auto got = collect(d.subscriptions);
@@ -692,25 +757,32 @@ TEST_CASE("round trip: SUBACK with list lengths 1..12", "[round_trip][suback]") 
     const auto all5 = reason_codes_of<packet_type::suback>();
     for (auto v : all_versions) {
         std::vector<suback_reason_code> allowed;
-        if (v == v5) allowed = all5;
+        if (v == v5)
+            allowed = all5;
         else {
-            for (std::uint8_t c : {std::uint8_t{0x00}, std::uint8_t{0x01}, std::uint8_t{0x02}, std::uint8_t{0x80}})
-                if (c != 0x80 || v == v311) allowed.push_back(*suback_reason_code::from_value(c));
+            for (std::uint8_t c :
+                 {std::uint8_t{0x00}, std::uint8_t{0x01}, std::uint8_t{0x02}, std::uint8_t{0x80}})
+                if (c != 0x80 || v == v311)
+                    allowed.push_back(*suback_reason_code::from_value(c));
         }
         for (std::size_t n = 1; n <= 12; ++n) {
             for (int props = 0; props < (v == v5 ? 3 : 1); ++props) {
                 std::vector<suback_reason_code> codes;
-                for (std::size_t i = 0; i < n; ++i) codes.push_back(allowed[(i * 7 + n) % allowed.size()]);
+                for (std::size_t i = 0; i < n; ++i)
+                    codes.push_back(allowed[(i * 7 + n) % allowed.size()]);
                 suback a;
                 a.packet_id = static_cast<std::uint16_t>(n);
                 a.reason_codes = std::span<const suback_reason_code>{codes};
-                if (props == 1) a.properties.set<property_id::reason_string>("r"sv);
-                if (props == 2) a.properties.set<property_id::user_property>(user_props);
+                if (props == 1)
+                    a.properties.set<property_id::reason_string>("r"sv);
+                if (props == 2)
+                    a.properties.set<property_id::user_property>(user_props);
                 bytes frame;
                 auto d = round_trip(a, v, frame);
                 auto got = collect(d.reason_codes);
                 REQUIRE(got.size() == n);
-                for (std::size_t i = 0; i < n; ++i) CHECK(got[i] == codes[i]);
+                for (std::size_t i = 0; i < n; ++i)
+                    CHECK(got[i] == codes[i]);
             }
         }
     }
@@ -724,12 +796,15 @@ TEST_CASE("round trip: UNSUBSCRIBE and UNSUBACK with list lengths", "[round_trip
     for (auto v : all_versions) {
         for (std::size_t n = 1; n <= 6; ++n) {
             std::vector<std::string_view> filters;
-            for (std::size_t i = 0; i < n; ++i) filters.push_back(pool[(i + n) % 6]);
-            if (n == 6) filters.back() = big_filter;
+            for (std::size_t i = 0; i < n; ++i)
+                filters.push_back(pool[(i + n) % 6]);
+            if (n == 6)
+                filters.back() = big_filter;
             unsubscribe u;
             u.packet_id = static_cast<std::uint16_t>(0xFFFF - n);
             u.topic_filters = std::span<const std::string_view>{filters};
-            if (v == v5 && n % 2 == 0) u.properties.set<property_id::user_property>(std::span{user_props}.first(n % 5));
+            if (v == v5 && n % 2 == 0)
+                u.properties.set<property_id::user_property>(std::span{user_props}.first(n % 5));
             bytes frame;
             auto d = round_trip(u, v, frame);
             CHECK(collect(d.topic_filters) == filters);
@@ -749,19 +824,23 @@ TEST_CASE("round trip: UNSUBSCRIBE and UNSUBACK with list lengths", "[round_trip
     REQUIRE(all.size() == 7u);
     for (std::size_t n = 1; n <= 9; ++n) {
         std::vector<unsuback_reason_code> codes;
-        for (std::size_t i = 0; i < n; ++i) codes.push_back(all[(i + n) % all.size()]);
+        for (std::size_t i = 0; i < n; ++i)
+            codes.push_back(all[(i + n) % all.size()]);
         unsuback a;
         a.packet_id = static_cast<std::uint16_t>(n);
         a.reason_codes = std::span<const unsuback_reason_code>{codes};
-        if (n % 3 == 0) a.properties.set<property_id::reason_string>("r"sv);
-        if (n % 3 == 1) a.properties.set<property_id::user_property>(std::span{user_props}.first(n % 5));
+        if (n % 3 == 0)
+            a.properties.set<property_id::reason_string>("r"sv);
+        if (n % 3 == 1)
+            a.properties.set<property_id::user_property>(std::span{user_props}.first(n % 5));
         bytes frame;
         auto d = round_trip(a, v5, frame);
         CHECK(collect(d.reason_codes) == codes);
     }
 }
 
-// ------------------------------------------------------------------ PINGREQ, PINGRESP, DISCONNECT, AUTH
+// ------------------------------------------------------------------ PINGREQ, PINGRESP, DISCONNECT,
+// AUTH
 
 TEST_CASE("round trip: PINGREQ, PINGRESP", "[round_trip][ping]") {
     for (auto v : all_versions) {
@@ -782,14 +861,18 @@ TEST_CASE("round trip: DISCONNECT with every reason code", "[round_trip][disconn
         for (int props = 0; props < 4; ++props) {
             disconnect d;
             d.reason_code = code;
-            if (props == 1) d.properties.set<property_id::session_expiry_interval>(std::uint32_t{0xFFFFFFFF});
+            if (props == 1)
+                d.properties.set<property_id::session_expiry_interval>(std::uint32_t{0xFFFFFFFF});
             if (props == 2)
-                d.properties.set<property_id::reason_string>(std::string_view{big}).set<property_id::server_reference>(""sv);
-            if (props == 3) d.properties.set<property_id::user_property>(user_props);
+                d.properties.set<property_id::reason_string>(std::string_view{big})
+                    .set<property_id::server_reference>(""sv);
+            if (props == 3)
+                d.properties.set<property_id::user_property>(user_props);
             bytes frame;
             auto back = round_trip(d, v5, frame);
             CHECK(back.reason_code == code);
-            if (props == 0) CHECK(remaining_length(d, v5) == (code.value() == 0 ? 0u : 1u));
+            if (props == 0)
+                CHECK(remaining_length(d, v5) == (code.value() == 0 ? 0u : 1u));
         }
     }
 }
@@ -800,18 +883,21 @@ TEST_CASE("round trip: AUTH", "[round_trip][auth]") {
         for (int props = 0; props < 4; ++props) {
             auth a;
             a.reason_code = code;
-            if (props == 1) a.properties.set<property_id::authentication_method>("SCRAM-SHA-256"sv);
+            if (props == 1)
+                a.properties.set<property_id::authentication_method>("SCRAM-SHA-256"sv);
             if (props == 2)
                 a.properties.set<property_id::authentication_method>(""sv)
                     .set<property_id::authentication_data>(as_bytes(big))
                     .set<property_id::reason_string>(std::string_view{big});
-            if (props == 3) a.properties.set<property_id::user_property>(user_props);
+            if (props == 3)
+                a.properties.set<property_id::user_property>(user_props);
             bytes frame;
             auto back = round_trip(a, v5, frame);
             CHECK(back.reason_code == code);
             if (props == 2) {
                 REQUIRE(back.properties.get<property_id::authentication_data>());
-                CHECK(same_bytes(*back.properties.get<property_id::authentication_data>(), as_bytes(big)));
+                CHECK(same_bytes(*back.properties.get<property_id::authentication_data>(),
+                                 as_bytes(big)));
             }
         }
     }
@@ -820,7 +906,8 @@ TEST_CASE("round trip: AUTH", "[round_trip][auth]") {
 
 // ------------------------------------------------------------------ limits
 
-TEST_CASE("round trip: strings and binary data longer than 65,535 bytes are refused", "[round_trip][limits]") {
+TEST_CASE("round trip: strings and binary data longer than 65,535 bytes are refused",
+          "[round_trip][limits]") {
     const std::string& too_long = text(65536, 'L');
     publish p;
     p.topic = too_long;
@@ -854,7 +941,8 @@ TEST_CASE("round trip: summary of the truncation runs", "[round_trip]") {
     // cases run in declaration order); alone, it has nothing to check.
     INFO("packets " << stats().packets << ", truncations " << stats().truncations);
     std::string unexpected;
-    for (auto r : stats().truncation_rules) unexpected += rule_message(r) + "; ";
+    for (auto r : stats().truncation_rules)
+        unexpected += rule_message(r) + "; ";
     INFO("rules outside the truncation set: " << unexpected);
     CHECK(stats().truncation_rules.empty());
 }

@@ -4,8 +4,6 @@
 // the 3.1.1 CONNACK return codes (3.1.1 §3.2.2.3, Table 3.1), which scopes
 // allow which property (compile time and run time), and the error messages.
 // The expected values are written out here from the specification text.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -20,6 +18,8 @@
 #include <variant>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include <ctmqtt/ctmqtt.hpp>
 
 using namespace ctmqtt;
@@ -31,9 +31,10 @@ namespace {
 using ps = property_scope;
 using pw = property_wire;
 
-constexpr ps all_scopes[] = {ps::will,     ps::connect,  ps::connack,     ps::publish,   ps::puback,
-                             ps::pubrec,   ps::pubrel,   ps::pubcomp,     ps::subscribe, ps::suback,
-                             ps::unsubscribe, ps::unsuback, ps::disconnect, ps::auth};
+constexpr ps all_scopes[] = {ps::will,       ps::connect, ps::connack,     ps::publish,
+                             ps::puback,     ps::pubrec,  ps::pubrel,      ps::pubcomp,
+                             ps::subscribe,  ps::suback,  ps::unsubscribe, ps::unsuback,
+                             ps::disconnect, ps::auth};
 
 struct property_spec {
     std::uint8_t id;
@@ -60,16 +61,22 @@ const property_spec spec_properties[] = {
     {0x19, "Request Response Information", pw::byte, {ps::connect}},
     {0x1A, "Response Information", pw::utf8, {ps::connack}},
     {0x1C, "Server Reference", pw::utf8, {ps::connack, ps::disconnect}},
-    {0x1F, "Reason String", pw::utf8,
-     {ps::connack, ps::puback, ps::pubrec, ps::pubrel, ps::pubcomp, ps::suback, ps::unsuback, ps::disconnect, ps::auth}},
+    {0x1F,
+     "Reason String",
+     pw::utf8,
+     {ps::connack, ps::puback, ps::pubrec, ps::pubrel, ps::pubcomp, ps::suback, ps::unsuback,
+      ps::disconnect, ps::auth}},
     {0x21, "Receive Maximum", pw::two_byte, {ps::connect, ps::connack}},
     {0x22, "Topic Alias Maximum", pw::two_byte, {ps::connect, ps::connack}},
     {0x23, "Topic Alias", pw::two_byte, {ps::publish}},
     {0x24, "Maximum QoS", pw::byte, {ps::connack}},
     {0x25, "Retain Available", pw::byte, {ps::connack}},
-    {0x26, "User Property", pw::string_pair,
-     {ps::connect, ps::connack, ps::publish, ps::will, ps::puback, ps::pubrec, ps::pubrel, ps::pubcomp, ps::subscribe,
-      ps::suback, ps::unsubscribe, ps::unsuback, ps::disconnect, ps::auth}},
+    {0x26,
+     "User Property",
+     pw::string_pair,
+     {ps::connect, ps::connack, ps::publish, ps::will, ps::puback, ps::pubrec, ps::pubrel,
+      ps::pubcomp, ps::subscribe, ps::suback, ps::unsubscribe, ps::unsuback, ps::disconnect,
+      ps::auth}},
     {0x27, "Maximum Packet Size", pw::four_byte, {ps::connect, ps::connack}},
     {0x28, "Wildcard Subscription Available", pw::byte, {ps::connack}},
     {0x29, "Subscription Identifier Available", pw::byte, {ps::connack}},
@@ -80,25 +87,39 @@ bool spec_allows(property_scope scope, std::uint8_t id) {
     for (const auto& p : spec_properties)
         if (p.id == id)
             for (auto s : p.scopes)
-                if (s == scope) return true;
+                if (s == scope)
+                    return true;
     return false;
 }
 
 // The 27 identifiers, for compile-time iteration.
 constexpr property_id all_ids[] = {
-    property_id::payload_format_indicator,        property_id::message_expiry_interval,
-    property_id::content_type,                    property_id::response_topic,
-    property_id::correlation_data,                property_id::subscription_identifier,
-    property_id::session_expiry_interval,         property_id::assigned_client_identifier,
-    property_id::server_keep_alive,               property_id::authentication_method,
-    property_id::authentication_data,             property_id::request_problem_information,
-    property_id::will_delay_interval,             property_id::request_response_information,
-    property_id::response_information,            property_id::server_reference,
-    property_id::reason_string,                   property_id::receive_maximum,
-    property_id::topic_alias_maximum,             property_id::topic_alias,
-    property_id::maximum_qos,                     property_id::retain_available,
-    property_id::user_property,                   property_id::maximum_packet_size,
-    property_id::wildcard_subscription_available, property_id::subscription_identifier_available,
+    property_id::payload_format_indicator,
+    property_id::message_expiry_interval,
+    property_id::content_type,
+    property_id::response_topic,
+    property_id::correlation_data,
+    property_id::subscription_identifier,
+    property_id::session_expiry_interval,
+    property_id::assigned_client_identifier,
+    property_id::server_keep_alive,
+    property_id::authentication_method,
+    property_id::authentication_data,
+    property_id::request_problem_information,
+    property_id::will_delay_interval,
+    property_id::request_response_information,
+    property_id::response_information,
+    property_id::server_reference,
+    property_id::reason_string,
+    property_id::receive_maximum,
+    property_id::topic_alias_maximum,
+    property_id::topic_alias,
+    property_id::maximum_qos,
+    property_id::retain_available,
+    property_id::user_property,
+    property_id::maximum_packet_size,
+    property_id::wildcard_subscription_available,
+    property_id::subscription_identifier_available,
     property_id::shared_subscription_available,
 };
 static_assert(std::size(all_ids) == 27);
@@ -136,17 +157,20 @@ std::array<bool, 27> allows_row(property_scope s) {
 using bytes = std::vector<std::byte>;
 
 void put(bytes& b, std::initializer_list<unsigned> values) {
-    for (auto v : values) b.push_back(static_cast<std::byte>(v));
+    for (auto v : values)
+        b.push_back(static_cast<std::byte>(v));
 }
 void put(bytes& b, std::string_view s) {
-    for (char c : s) b.push_back(static_cast<std::byte>(c));
+    for (char c : s)
+        b.push_back(static_cast<std::byte>(c));
 }
 void put_varint(bytes& b, std::size_t v) {
     // test-side encoding of a variable byte integer (MQTT 5 §1.5.5 algorithm)
     do {
         auto digit = static_cast<unsigned>(v % 128);
         v /= 128;
-        if (v > 0) digit |= 0x80;
+        if (v > 0)
+            digit |= 0x80;
         b.push_back(static_cast<std::byte>(digit));
     } while (v > 0);
 }
@@ -179,7 +203,8 @@ bytes packet_with_properties(property_scope scope, const bytes& props) {
         first = 0x10;
         put(body, {0x00, 0x04});
         put(body, "MQTT");
-        put(body, {0x05, 0x06, 0x00, 0x00, 0x00, 0x00, 0x01, 'a'}); // will flag, clean start; no properties
+        put(body, {0x05, 0x06, 0x00, 0x00, 0x00, 0x00, 0x01,
+                   'a'}); // will flag, clean start; no properties
         body.insert(body.end(), block.begin(), block.end());
         put(body, {0x00, 0x01, 't', 0x00, 0x00});
         break;
@@ -202,7 +227,8 @@ bytes packet_with_properties(property_scope scope, const bytes& props) {
     case ps::pubrec:
     case ps::pubrel:
     case ps::pubcomp:
-        if (scope == ps::pubrel) first |= 0x02;
+        if (scope == ps::pubrel)
+            first |= 0x02;
         put(body, {0x00, 0x01, 0x00});
         body.insert(body.end(), block.begin(), block.end());
         break;
@@ -246,7 +272,8 @@ std::vector<property_id> present_properties(property_scope scope, const any_pack
             using P = std::remove_cvref_t<decltype(p)>;
             if constexpr (std::is_same_v<P, connect>) {
                 if (scope == ps::will) {
-                    if (p.will) p.will->properties.for_each(add);
+                    if (p.will)
+                        p.will->properties.for_each(add);
                 } else {
                     p.properties.for_each(add);
                 }
@@ -311,12 +338,15 @@ const reason_spec spec_reason_names[] = {
 
 std::string_view spec_reason_name(packet_type packet, std::uint8_t value) {
     if (value == 0x00) {
-        if (packet == packet_type::disconnect) return "Normal disconnection";
-        if (packet == packet_type::suback) return "Granted QoS 0";
+        if (packet == packet_type::disconnect)
+            return "Normal disconnection";
+        if (packet == packet_type::suback)
+            return "Granted QoS 0";
         return "Success";
     }
     for (const auto& r : spec_reason_names)
-        if (r.value == value) return r.name;
+        if (r.value == value)
+            return r.name;
     return "?";
 }
 
@@ -332,9 +362,8 @@ struct packet_reasons {
 // to DISCONNECT although the §3.14.2.1 table does not list it; the library
 // follows Table 2-6.
 const packet_reasons spec_packet_reasons[] = {
-    {packet_type::connack,
-     {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A,
-      0x9B, 0x9C, 0x9D, 0x9F}},
+    {packet_type::connack, {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
+                            0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F}},
     {packet_type::puback, {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99}},
     {packet_type::pubrec, {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99}},
     {packet_type::pubrel, {0x00, 0x92}},
@@ -342,8 +371,8 @@ const packet_reasons spec_packet_reasons[] = {
     {packet_type::suback, {0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2}},
     {packet_type::unsuback, {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91}},
     {packet_type::disconnect,
-     {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96,
-      0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2}},
+     {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x90, 0x93,
+      0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2}},
     {packet_type::auth, {0x00, 0x18, 0x19}},
 };
 
@@ -351,7 +380,8 @@ bool spec_reason_allowed(packet_type packet, std::uint8_t value) {
     for (const auto& p : spec_packet_reasons)
         if (p.packet == packet)
             for (auto v : p.allowed)
-                if (v == value) return true;
+                if (v == value)
+                    return true;
     return false;
 }
 
@@ -373,7 +403,8 @@ std::set<unsigned> from_value_accepts() {
 std::set<unsigned> spec_set(packet_type packet) {
     std::set<unsigned> out;
     for (const auto& p : spec_packet_reasons)
-        if (p.packet == packet) out.insert(p.allowed.begin(), p.allowed.end());
+        if (p.packet == packet)
+            out.insert(p.allowed.begin(), p.allowed.end());
     return out;
 }
 
@@ -428,7 +459,8 @@ TEST_CASE("property table: 27 entries as MQTT 5 Table 2-4 lists them", "[tables]
     for (unsigned id = 0; id < 256; ++id) {
         const bool in_spec = std::any_of(std::begin(spec_properties), std::end(spec_properties),
                                          [&](const property_spec& p) { return p.id == id; });
-        if ((find_property(id) != nullptr) != in_spec) FAIL_CHECK("find_property disagrees for identifier " << id);
+        if ((find_property(id) != nullptr) != in_spec)
+            FAIL_CHECK("find_property disagrees for identifier " << id);
         defined += find_property(id) != nullptr;
     }
     CHECK(defined == 27u);
@@ -470,30 +502,38 @@ TEST_CASE("property table: value ranges", "[tables][properties]") {
 }
 
 TEST_CASE("property value types follow the wire types", "[tables][properties]") {
-    static_assert(std::is_same_v<property_value_t<property_id::payload_format_indicator>, std::uint8_t>);
+    static_assert(
+        std::is_same_v<property_value_t<property_id::payload_format_indicator>, std::uint8_t>);
     static_assert(std::is_same_v<property_value_t<property_id::server_keep_alive>, std::uint16_t>);
-    static_assert(std::is_same_v<property_value_t<property_id::session_expiry_interval>, std::uint32_t>);
-    static_assert(std::is_same_v<property_value_t<property_id::subscription_identifier>, std::uint32_t>);
+    static_assert(
+        std::is_same_v<property_value_t<property_id::session_expiry_interval>, std::uint32_t>);
+    static_assert(
+        std::is_same_v<property_value_t<property_id::subscription_identifier>, std::uint32_t>);
     static_assert(std::is_same_v<property_value_t<property_id::content_type>, std::string_view>);
     static_assert(std::is_same_v<property_value_t<property_id::correlation_data>, bytes_view>);
     static_assert(std::is_same_v<property_value_t<property_id::user_property>, string_pair>);
     // Slots: a std::optional, or a repeated_property where the property may repeat.
-    static_assert(std::is_same_v<std::remove_cvref_t<decltype(std::declval<publish_properties&>()
-                                                                  .get<property_id::subscription_identifier>())>,
-                                 repeated_property<property_id::subscription_identifier>>);
-    static_assert(std::is_same_v<std::remove_cvref_t<decltype(std::declval<subscribe_properties&>()
-                                                                  .get<property_id::subscription_identifier>())>,
-                                 std::optional<std::uint32_t>>);
-    static_assert(std::is_same_v<std::remove_cvref_t<decltype(std::declval<auth_properties&>()
-                                                                  .get<property_id::user_property>())>,
-                                 repeated_property<property_id::user_property>>);
-    static_assert(std::is_same_v<std::remove_cvref_t<decltype(std::declval<connack_properties&>()
-                                                                  .get<property_id::maximum_qos>())>,
-                                 std::optional<std::uint8_t>>);
+    static_assert(std::is_same_v<
+                  std::remove_cvref_t<decltype(std::declval<publish_properties&>()
+                                                   .get<property_id::subscription_identifier>())>,
+                  repeated_property<property_id::subscription_identifier>>);
+    static_assert(std::is_same_v<
+                  std::remove_cvref_t<decltype(std::declval<subscribe_properties&>()
+                                                   .get<property_id::subscription_identifier>())>,
+                  std::optional<std::uint32_t>>);
+    static_assert(
+        std::is_same_v<std::remove_cvref_t<decltype(std::declval<auth_properties&>()
+                                                        .get<property_id::user_property>())>,
+                       repeated_property<property_id::user_property>>);
+    static_assert(
+        std::is_same_v<std::remove_cvref_t<decltype(std::declval<connack_properties&>()
+                                                        .get<property_id::maximum_qos>())>,
+                       std::optional<std::uint8_t>>);
     SUCCEED();
 }
 
-TEST_CASE("property_set<scope>::allows matches Table 2-4 for every scope and identifier", "[tables][properties]") {
+TEST_CASE("property_set<scope>::allows matches Table 2-4 for every scope and identifier",
+          "[tables][properties]") {
     for (auto scope : all_scopes) {
         const auto row = allows_row(scope);
         for (std::size_t i = 0; i < 27; ++i) {
@@ -517,7 +557,8 @@ TEST_CASE("property_set<scope>::allows matches Table 2-4 for every scope and ide
     static_assert(connect_properties::scope == property_scope::connect);
 }
 
-TEST_CASE("the decoder allows and refuses each property per scope as Table 2-4 says", "[tables][properties]") {
+TEST_CASE("the decoder allows and refuses each property per scope as Table 2-4 says",
+          "[tables][properties]") {
     std::size_t checked = 0;
     for (auto scope : all_scopes) {
         for (const auto& spec : spec_properties) {
@@ -530,8 +571,11 @@ TEST_CASE("the decoder allows and refuses each property per scope as Table 2-4 s
             auto d = decode_packet(frame, protocol_version::v5);
             ++checked;
             if (spec_allows(scope, spec.id)) {
-                if (!d) FAIL_CHECK("refused: " << d.error().message());
-                else CHECK(present_properties(scope, d->packet) == std::vector<property_id>{static_cast<property_id>(spec.id)});
+                if (!d)
+                    FAIL_CHECK("refused: " << d.error().message());
+                else
+                    CHECK(present_properties(scope, d->packet) ==
+                          std::vector<property_id>{static_cast<property_id>(spec.id)});
             } else {
                 REQUIRE_FALSE(d);
                 CHECK(d.error() == codec_errc::property_not_allowed);
@@ -541,12 +585,16 @@ TEST_CASE("the decoder allows and refuses each property per scope as Table 2-4 s
             if (spec_allows(scope, spec.id)) {
                 bytes twice = props;
                 twice.insert(twice.end(), props.begin(), props.end());
-                const auto frame2 = packet_with_properties(scope, twice); // the decoded views point into it
+                const auto frame2 =
+                    packet_with_properties(scope, twice); // the decoded views point into it
                 auto d2 = decode_packet(frame2, protocol_version::v5);
-                const bool may_repeat = spec.id == 0x26 || (spec.id == 0x0B && scope == ps::publish);
+                const bool may_repeat =
+                    spec.id == 0x26 || (spec.id == 0x0B && scope == ps::publish);
                 if (may_repeat) {
-                    if (!d2) FAIL_CHECK("repeat refused: " << d2.error().message());
-                    else CHECK(present_properties(scope, d2->packet).size() == 2u);
+                    if (!d2)
+                        FAIL_CHECK("repeat refused: " << d2.error().message());
+                    else
+                        CHECK(present_properties(scope, d2->packet).size() == 2u);
                 } else {
                     REQUIRE_FALSE(d2);
                     CHECK(d2.error() == codec_errc::property_duplicate);
@@ -555,14 +603,17 @@ TEST_CASE("the decoder allows and refuses each property per scope as Table 2-4 s
         }
         // An empty property block is fine everywhere
         auto empty = decode_packet(packet_with_properties(scope, {}), protocol_version::v5);
-        if (!empty) FAIL_CHECK(to_string(scope) << " without properties refused: " << empty.error().message());
+        if (!empty)
+            FAIL_CHECK(to_string(scope)
+                       << " without properties refused: " << empty.error().message());
     }
     CHECK(checked == 14u * 27u);
 }
 
 // ------------------------------------------------------------------ reason codes
 
-TEST_CASE("reason codes: from_value accepts exactly the codes each packet may carry", "[tables][reasons]") {
+TEST_CASE("reason codes: from_value accepts exactly the codes each packet may carry",
+          "[tables][reasons]") {
     CHECK(from_value_accepts<packet_type::connack>() == spec_set(packet_type::connack));
     CHECK(from_value_accepts<packet_type::puback>() == spec_set(packet_type::puback));
     CHECK(from_value_accepts<packet_type::pubrec>() == spec_set(packet_type::pubrec));
@@ -582,19 +633,23 @@ TEST_CASE("reason codes: from_value accepts exactly the codes each packet may ca
 
 TEST_CASE("reason codes: to_string for every value and packet", "[tables][reasons]") {
     const packet_type all_types[] = {
-        packet_type::connect, packet_type::connack,  packet_type::publish,     packet_type::puback,
-        packet_type::pubrec,  packet_type::pubrel,   packet_type::pubcomp,     packet_type::subscribe,
-        packet_type::suback,  packet_type::unsubscribe, packet_type::unsuback, packet_type::pingreq,
-        packet_type::pingresp, packet_type::disconnect, packet_type::auth};
+        packet_type::connect,     packet_type::connack,    packet_type::publish,
+        packet_type::puback,      packet_type::pubrec,     packet_type::pubrel,
+        packet_type::pubcomp,     packet_type::subscribe,  packet_type::suback,
+        packet_type::unsubscribe, packet_type::unsuback,   packet_type::pingreq,
+        packet_type::pingresp,    packet_type::disconnect, packet_type::auth};
     std::size_t named = 0;
     for (auto packet : all_types) {
         for (unsigned v = 0; v < 256; ++v) {
             const auto value = static_cast<std::uint8_t>(v);
             const bool allowed = spec_reason_allowed(packet, value);
-            const auto expected = allowed ? spec_reason_name(packet, value) : "Unknown reason code"sv;
-            if (to_string(packet, value) != expected || reason_code_allowed(packet, value) != allowed)
-                FAIL_CHECK(to_string(packet) << " reason code " << v << ": got \"" << to_string(packet, value)
-                                             << "\", expected \"" << expected << '"');
+            const auto expected =
+                allowed ? spec_reason_name(packet, value) : "Unknown reason code"sv;
+            if (to_string(packet, value) != expected ||
+                reason_code_allowed(packet, value) != allowed)
+                FAIL_CHECK(to_string(packet)
+                           << " reason code " << v << ": got \"" << to_string(packet, value)
+                           << "\", expected \"" << expected << '"');
             named += allowed;
         }
     }
@@ -602,11 +657,13 @@ TEST_CASE("reason codes: to_string for every value and packet", "[tables][reason
     CHECK(named == 96u);
     CHECK(reason_code_table.size() == 45u);
     CHECK(to_string(reason::banned) == "Banned");
-    CHECK(to_string(reason::wildcard_subscriptions_not_supported) == "Wildcard Subscriptions not supported");
+    CHECK(to_string(reason::wildcard_subscriptions_not_supported) ==
+          "Wildcard Subscriptions not supported");
     CHECK(to_string(reason::granted_qos_2) == "Granted QoS 2");
     CHECK(to_string(reason::re_authenticate) == "Re-authenticate");
     CHECK(to_string(static_cast<reason>(0x03)) == "Unknown reason code");
-    CHECK(to_string(puback_reason_code{reason::packet_identifier_in_use}) == "Packet Identifier in use");
+    CHECK(to_string(puback_reason_code{reason::packet_identifier_in_use}) ==
+          "Packet Identifier in use");
     CHECK(disconnect_reason_code{}.name() == "Normal disconnection");
     CHECK(suback_reason_code{}.name() == "Granted QoS 0");
     CHECK(auth_reason_code{}.name() == "Success");
@@ -661,8 +718,10 @@ TEST_CASE("CONNACK return codes of 3.1 and 3.1.1 (Table 3.1)", "[tables][reasons
     CHECK(to_string(connect_return_code::accepted) == "Connection Accepted");
     CHECK(to_string(connect_return_code::unacceptable_protocol_version) ==
           "Connection Refused, unacceptable protocol version");
-    CHECK(to_string(connect_return_code::identifier_rejected) == "Connection Refused, identifier rejected");
-    CHECK(to_string(connect_return_code::server_unavailable) == "Connection Refused, Server unavailable");
+    CHECK(to_string(connect_return_code::identifier_rejected) ==
+          "Connection Refused, identifier rejected");
+    CHECK(to_string(connect_return_code::server_unavailable) ==
+          "Connection Refused, Server unavailable");
     CHECK(to_string(connect_return_code::bad_user_name_or_password) ==
           "Connection Refused, bad user name or password");
     CHECK(to_string(connect_return_code::not_authorized) == "Connection Refused, not authorized");
@@ -670,7 +729,8 @@ TEST_CASE("CONNACK return codes of 3.1 and 3.1.1 (Table 3.1)", "[tables][reasons
     CHECK_THAT(std::string{to_string(static_cast<connect_return_code>(6))}, Contains("unknown"));
     connack a;
     a.return_code = connect_return_code::identifier_rejected;
-    CHECK_THAT(to_string(a, protocol_version::v3_1_1), Contains("Connection Refused, identifier rejected"));
+    CHECK_THAT(to_string(a, protocol_version::v3_1_1),
+               Contains("Connection Refused, identifier rejected"));
     CHECK_FALSE(a.accepted(protocol_version::v3_1_1));
     CHECK(a.accepted(protocol_version::v5)); // 5.0 looks at the reason code
 }
@@ -714,56 +774,112 @@ TEST_CASE("error messages name the packet and the rule", "[tables][errors]") {
         std::vector<std::string> parts; // each must appear in the message
     };
     const vec table[] = {
-        {hexbytes({0x30, 0x05, 0x00, 0x03, 'a', '/', '#'}), protocol_version::v3_1_1, codec_errc::topic_name_wildcard,
+        {hexbytes({0x30, 0x05, 0x00, 0x03, 'a', '/', '#'}),
+         protocol_version::v3_1_1,
+         codec_errc::topic_name_wildcard,
          {"PUBLISH: ", "wildcard", "[MQTT-3.3.2-2]"}},
-        {hexbytes({0x60, 0x02, 0x00, 0x01}), protocol_version::v5, codec_errc::fixed_header_flags,
+        {hexbytes({0x60, 0x02, 0x00, 0x01}),
+         protocol_version::v5,
+         codec_errc::fixed_header_flags,
          {"PUBREL: ", "0010", "[MQTT-3.6.1-1]"}},
-        {hexbytes({0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}), protocol_version::v3_1_1,
-         codec_errc::fixed_header_flags, {"SUBSCRIBE: ", "[MQTT-3.8.1-1]"}},
-        {hexbytes({0x38, 0x03, 0x00, 0x01, 't'}), protocol_version::v3_1_1, codec_errc::dup_on_qos_0,
+        {hexbytes({0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}),
+         protocol_version::v3_1_1,
+         codec_errc::fixed_header_flags,
+         {"SUBSCRIBE: ", "[MQTT-3.8.1-1]"}},
+        {hexbytes({0x38, 0x03, 0x00, 0x01, 't'}),
+         protocol_version::v3_1_1,
+         codec_errc::dup_on_qos_0,
          {"PUBLISH: ", "DUP", "[MQTT-3.3.1-2]"}},
-        {hexbytes({0x36, 0x05, 0x00, 0x01, 't', 0x00, 0x01}), protocol_version::v3_1_1, codec_errc::publish_qos_invalid,
+        {hexbytes({0x36, 0x05, 0x00, 0x01, 't', 0x00, 0x01}),
+         protocol_version::v3_1_1,
+         codec_errc::publish_qos_invalid,
          {"PUBLISH: ", "QoS", "[MQTT-3.3.1-4]"}},
-        {hexbytes({0x32, 0x05, 0x00, 0x01, 't', 0x00, 0x00}), protocol_version::v5, codec_errc::packet_id_zero,
+        {hexbytes({0x32, 0x05, 0x00, 0x01, 't', 0x00, 0x00}),
+         protocol_version::v5,
+         codec_errc::packet_id_zero,
          {"PUBLISH: ", "packet identifier", "[MQTT-2.2.1-3]"}},
-        {hexbytes({0x30, 0x07, 0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00}), protocol_version::v5,
-         codec_errc::property_value, {"PUBLISH: ", "Topic Alias", "[MQTT-3.3.2-8]"}},
-        {hexbytes({0x30, 0x0A, 0x00, 0x01, 't', 0x06, 0x23, 0x00, 0x01, 0x23, 0x00, 0x02}), protocol_version::v5,
-         codec_errc::property_duplicate, {"PUBLISH: ", "Topic Alias", "more than once"}},
-        {hexbytes({0x30, 0x06, 0x00, 0x01, 't', 0x02, 0x05, 0x00}), protocol_version::v5, codec_errc::property_unknown,
+        {hexbytes({0x30, 0x07, 0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00}),
+         protocol_version::v5,
+         codec_errc::property_value,
+         {"PUBLISH: ", "Topic Alias", "[MQTT-3.3.2-8]"}},
+        {hexbytes({0x30, 0x0A, 0x00, 0x01, 't', 0x06, 0x23, 0x00, 0x01, 0x23, 0x00, 0x02}),
+         protocol_version::v5,
+         codec_errc::property_duplicate,
+         {"PUBLISH: ", "Topic Alias", "more than once"}},
+        {hexbytes({0x30, 0x06, 0x00, 0x01, 't', 0x02, 0x05, 0x00}),
+         protocol_version::v5,
+         codec_errc::property_unknown,
          {"PUBLISH: ", "0x05"}},
-        {hexbytes({0x40, 0x07, 0x00, 0x07, 0x00, 0x03, 0x23, 0x00, 0x01}), protocol_version::v5,
-         codec_errc::property_not_allowed, {"PUBACK: ", "Topic Alias", "not allowed"}},
-        {hexbytes({0x40, 0x03, 0x00, 0x07, 0x8A}), protocol_version::v5, codec_errc::reason_code_not_allowed,
+        {hexbytes({0x40, 0x07, 0x00, 0x07, 0x00, 0x03, 0x23, 0x00, 0x01}),
+         protocol_version::v5,
+         codec_errc::property_not_allowed,
+         {"PUBACK: ", "Topic Alias", "not allowed"}},
+        {hexbytes({0x40, 0x03, 0x00, 0x07, 0x8A}),
+         protocol_version::v5,
+         codec_errc::reason_code_not_allowed,
          {"PUBACK: ", "0x8A", "[MQTT-3.4.2-1]"}},
-        {hexbytes({0xE0, 0x01, 0x10}), protocol_version::v5, codec_errc::reason_code_not_allowed,
+        {hexbytes({0xE0, 0x01, 0x10}),
+         protocol_version::v5,
+         codec_errc::reason_code_not_allowed,
          {"DISCONNECT: ", "0x10"}},
-        {hexbytes({0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x06, 0x02, 0x00, 0x3C, 0x00, 0x01, 'a'}),
-         protocol_version::v5, codec_errc::protocol_level, {"CONNECT: ", "6", "[MQTT-3.1.2-2]"}},
-        {hexbytes({0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'X', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 'a'}),
-         protocol_version::v3_1_1, codec_errc::protocol_name, {"CONNECT: ", "[MQTT-3.1.2-1]"}},
-        {hexbytes({0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x03, 0x00, 0x3C, 0x00, 0x01, 'a'}),
-         protocol_version::v3_1_1, codec_errc::connect_reserved_flag, {"CONNECT: ", "[MQTT-3.1.2-3]"}},
-        {hexbytes({0x20, 0x02, 0x01, 0x05}), protocol_version::v3_1_1, codec_errc::session_present_on_refusal,
+        {hexbytes(
+             {0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x06, 0x02, 0x00, 0x3C, 0x00, 0x01, 'a'}),
+         protocol_version::v5,
+         codec_errc::protocol_level,
+         {"CONNECT: ", "6", "[MQTT-3.1.2-2]"}},
+        {hexbytes(
+             {0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'X', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 'a'}),
+         protocol_version::v3_1_1,
+         codec_errc::protocol_name,
+         {"CONNECT: ", "[MQTT-3.1.2-1]"}},
+        {hexbytes(
+             {0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x03, 0x00, 0x3C, 0x00, 0x01, 'a'}),
+         protocol_version::v3_1_1,
+         codec_errc::connect_reserved_flag,
+         {"CONNECT: ", "[MQTT-3.1.2-3]"}},
+        {hexbytes({0x20, 0x02, 0x01, 0x05}),
+         protocol_version::v3_1_1,
+         codec_errc::session_present_on_refusal,
          {"CONNACK: ", "session present", "[MQTT-3.2.2-4]"}},
-        {hexbytes({0x20, 0x03, 0x01, 0x80, 0x00}), protocol_version::v5, codec_errc::session_present_on_refusal,
+        {hexbytes({0x20, 0x03, 0x01, 0x80, 0x00}),
+         protocol_version::v5,
+         codec_errc::session_present_on_refusal,
          {"CONNACK: ", "[MQTT-3.2.2-6]"}},
-        {hexbytes({0x82, 0x02, 0x00, 0x01}), protocol_version::v3_1_1, codec_errc::no_topic_filters,
+        {hexbytes({0x82, 0x02, 0x00, 0x01}),
+         protocol_version::v3_1_1,
+         codec_errc::no_topic_filters,
          {"SUBSCRIBE: ", "topic filter"}},
-        {hexbytes({0xA2, 0x02, 0x00, 0x01}), protocol_version::v3_1_1, codec_errc::no_topic_filters,
+        {hexbytes({0xA2, 0x02, 0x00, 0x01}),
+         protocol_version::v3_1_1,
+         codec_errc::no_topic_filters,
          {"UNSUBSCRIBE: ", "[MQTT-3.10.3-2]"}},
-        {hexbytes({0x82, 0x07, 0x00, 0x01, 0x00, 0x02, 'a', '#', 0x00}), protocol_version::v3_1_1,
-         codec_errc::topic_filter_multi_level_wildcard, {"SUBSCRIBE: ", "'#'", "[MQTT-4.7.1-1]"}},
-        {hexbytes({0x30, 0x03, 0x00, 0x01, 0xFF}), protocol_version::v3_1_1, codec_errc::utf8_malformed,
+        {hexbytes({0x82, 0x07, 0x00, 0x01, 0x00, 0x02, 'a', '#', 0x00}),
+         protocol_version::v3_1_1,
+         codec_errc::topic_filter_multi_level_wildcard,
+         {"SUBSCRIBE: ", "'#'", "[MQTT-4.7.1-1]"}},
+        {hexbytes({0x30, 0x03, 0x00, 0x01, 0xFF}),
+         protocol_version::v3_1_1,
+         codec_errc::utf8_malformed,
          {"PUBLISH: ", "UTF-8", "[MQTT-1.5.4-1]"}},
-        {hexbytes({0x30, 0x03, 0x00, 0x01, 0x00}), protocol_version::v3_1_1, codec_errc::utf8_null,
+        {hexbytes({0x30, 0x03, 0x00, 0x01, 0x00}),
+         protocol_version::v3_1_1,
+         codec_errc::utf8_null,
          {"PUBLISH: ", "U+0000", "[MQTT-1.5.4-2]"}},
-        {hexbytes({0x30, 0x80, 0x00}), protocol_version::v5, codec_errc::varint_not_minimal,
+        {hexbytes({0x30, 0x80, 0x00}),
+         protocol_version::v5,
+         codec_errc::varint_not_minimal,
          {"PUBLISH: ", "[MQTT-1.5.5-1]"}},
-        {hexbytes({0xC0, 0x01, 0x00}), protocol_version::v5, codec_errc::remaining_length_not_zero, {"PINGREQ: "}},
-        {hexbytes({0x00, 0x00}), protocol_version::v5, codec_errc::reserved_packet_type,
+        {hexbytes({0xC0, 0x01, 0x00}),
+         protocol_version::v5,
+         codec_errc::remaining_length_not_zero,
+         {"PINGREQ: "}},
+        {hexbytes({0x00, 0x00}),
+         protocol_version::v5,
+         codec_errc::reserved_packet_type,
          {"packet: ", "reserved packet type 0"}},
-        {hexbytes({0xF0, 0x00}), protocol_version::v3_1_1, codec_errc::reserved_packet_type,
+        {hexbytes({0xF0, 0x00}),
+         protocol_version::v3_1_1,
+         codec_errc::reserved_packet_type,
          {"reserved packet type 15"}},
     };
     for (const auto& t : table) {
@@ -772,7 +888,8 @@ TEST_CASE("error messages name the packet and the rule", "[tables][errors]") {
         const auto ec = r.error();
         INFO(ec.message());
         CHECK(ec == t.rule);
-        for (const auto& part : t.parts) CHECK_THAT(ec.message(), Contains(part));
+        for (const auto& part : t.parts)
+            CHECK_THAT(ec.message(), Contains(part));
     }
 }
 
@@ -787,7 +904,8 @@ TEST_CASE("every rule has a message that cites the specification", "[tables][err
         // buffer_too_small is not a protocol rule; property_value's statement
         // depends on the property, which a bare condition does not carry.
         if (rule != codec_errc::buffer_too_small && rule != codec_errc::property_value)
-            CHECK((text.find("[MQTT-") != std::string::npos || text.find("(MQTT") != std::string::npos));
+            CHECK((text.find("[MQTT-") != std::string::npos ||
+                   text.find("(MQTT") != std::string::npos));
         messages.insert(text);
         // the condition's message is the rule alone; a code's message adds the packet
         CHECK(make_error_condition(rule).message() == text);
@@ -808,7 +926,8 @@ TEST_CASE("error codes compare with codec_errc conditions", "[tables][errors]") 
     CHECK(a != b); // same rule, different packets: different codes, same condition
     CHECK(a != codec_errc::incomplete_packet);
     CHECK(c == codec_errc::property_not_allowed);
-    CHECK(c.message() == "PUBACK: property Topic Alias is not allowed in this packet (MQTT 5 §2.2.2.2)");
+    CHECK(c.message() ==
+          "PUBACK: property Topic Alias is not allowed in this packet (MQTT 5 §2.2.2.2)");
     CHECK(rule_of(c) == codec_errc::property_not_allowed);
     CHECK(packet_of(c) == packet_type::puback);
     CHECK(std::string{a.category().name()} == "ctmqtt.codec");
@@ -820,9 +939,11 @@ TEST_CASE("error codes compare with codec_errc conditions", "[tables][errors]") 
     CHECK(std::error_code{} != codec_errc::field_truncated);
     CHECK(a); // non-zero: an error
     // not equal to a condition of another category with the same value
-    CHECK(a != std::error_condition(static_cast<int>(codec_errc::field_truncated), std::generic_category()));
+    CHECK(a != std::error_condition(static_cast<int>(codec_errc::field_truncated),
+                                    std::generic_category()));
     CHECK(make_error_code(codec_errc::buffer_too_small, packet_type::connect).message() ==
           "CONNECT: output buffer too small for the encoded packet");
-    CHECK_THAT(make_error_code(codec_errc::reason_code_not_allowed, packet_type::suback, 0x04).message(),
-               Contains("0x04") && Contains("[MQTT-3.9.3-2]"));
+    CHECK_THAT(
+        make_error_code(codec_errc::reason_code_not_allowed, packet_type::suback, 0x04).message(),
+        Contains("0x04") && Contains("[MQTT-3.9.3-2]"));
 }

@@ -1,10 +1,10 @@
 // Topic names, topic filters, matching and shared subscriptions (MQTT 5
 // §4.7, §4.8.2; 3.1.1 §4.7), and UTF-8 validation (MQTT 5 §1.5.4, RFC 3629).
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <string>
 #include <string_view>
+
+#include <catch2/catch.hpp>
 
 #include <ctmqtt/ctmqtt.hpp>
 
@@ -14,7 +14,9 @@ using namespace std::string_view_literals;
 namespace {
 
 // The rule a validator reports, or codec_errc{} for "valid".
-codec_errc rule(fault f) { return f ? f.rule : codec_errc{}; }
+codec_errc rule(fault f) {
+    return f ? f.rule : codec_errc{};
+}
 
 constexpr codec_errc ok{};
 
@@ -23,8 +25,9 @@ constexpr codec_errc ok{};
 // ------------------------------------------------------------------ topic names
 
 TEST_CASE("topic names: valid", "[topic]") {
-    for (auto name : {"a"sv, "a/b"sv, "/"sv, "//"sv, "/a"sv, "a/"sv, "a//b"sv, " "sv, "$SYS/broker"sv,
-                      "sport/tennis/player1"sv, "ä/€/𝄞"sv, "a b/c d"sv, "$share/g/a"sv}) {
+    for (auto name :
+         {"a"sv, "a/b"sv, "/"sv, "//"sv, "/a"sv, "a/"sv, "a//b"sv, " "sv, "$SYS/broker"sv,
+          "sport/tennis/player1"sv, "ä/€/𝄞"sv, "a b/c d"sv, "$share/g/a"sv}) {
         INFO(name);
         CHECK(rule(validate_topic_name(name)) == ok);
         CHECK(is_valid_topic_name(name));
@@ -33,14 +36,15 @@ TEST_CASE("topic names: valid", "[topic]") {
 
 TEST_CASE("topic names: invalid", "[topic]") {
     CHECK(rule(validate_topic_name("")) == codec_errc::topic_name_empty); // [MQTT-4.7.3-1]
-    for (auto name : {"#"sv, "+"sv, "a/#"sv, "a/+"sv, "a/+/b"sv, "a+"sv, "a#b"sv, "+/a"sv, "sport/tennis#"sv}) {
+    for (auto name :
+         {"#"sv, "+"sv, "a/#"sv, "a/+"sv, "a/+/b"sv, "a+"sv, "a#b"sv, "+/a"sv, "sport/tennis#"sv}) {
         INFO(name);
         CHECK(rule(validate_topic_name(name)) == codec_errc::topic_name_wildcard); // [MQTT-3.3.2-2]
         CHECK_FALSE(is_valid_topic_name(name));
     }
     CHECK_FALSE(is_valid_topic_name(""));
-    CHECK_FALSE(is_valid_topic_name("a\xFF"));      // malformed UTF-8
-    CHECK_FALSE(is_valid_topic_name("a\0b"sv));      // U+0000
+    CHECK_FALSE(is_valid_topic_name("a\xFF"));  // malformed UTF-8
+    CHECK_FALSE(is_valid_topic_name("a\0b"sv)); // U+0000
     CHECK(is_valid_topic_name(std::string(65535, 'a')));
     CHECK_FALSE(is_valid_topic_name(std::string(65536, 'a')));
 }
@@ -48,9 +52,29 @@ TEST_CASE("topic names: invalid", "[topic]") {
 // ------------------------------------------------------------------ topic filters
 
 TEST_CASE("topic filters: valid", "[topic]") {
-    for (auto filter : {"#"sv, "+"sv, "a"sv, "a/#"sv, "a/+"sv, "+/a"sv, "+/+"sv, "a/+/b"sv, "/+"sv, "+/"sv, "/#"sv,
-                        "//"sv, "+/+/#"sv, "sport/tennis/+/#"sv, "$SYS/#"sv, "/"sv, "$share"sv, "$sharex/a"sv,
-                        "$share/g/a"sv, "$share/g/#"sv, "$share/g/+/a/#"sv, "$share/group-1/a/b"sv, "$share/g//"sv}) {
+    for (auto filter : {"#"sv,
+                        "+"sv,
+                        "a"sv,
+                        "a/#"sv,
+                        "a/+"sv,
+                        "+/a"sv,
+                        "+/+"sv,
+                        "a/+/b"sv,
+                        "/+"sv,
+                        "+/"sv,
+                        "/#"sv,
+                        "//"sv,
+                        "+/+/#"sv,
+                        "sport/tennis/+/#"sv,
+                        "$SYS/#"sv,
+                        "/"sv,
+                        "$share"sv,
+                        "$sharex/a"sv,
+                        "$share/g/a"sv,
+                        "$share/g/#"sv,
+                        "$share/g/+/a/#"sv,
+                        "$share/group-1/a/b"sv,
+                        "$share/g//"sv}) {
         INFO(filter);
         CHECK(rule(validate_topic_filter(filter)) == ok);
         CHECK(is_valid_topic_filter(filter));
@@ -63,15 +87,15 @@ TEST_CASE("topic filters: invalid, each with its rule", "[topic]") {
         codec_errc expected;
     };
     const vec table[] = {
-        {"", codec_errc::topic_filter_empty},                               // [MQTT-4.7.3-1]
-        {"a#", codec_errc::topic_filter_multi_level_wildcard},               // [MQTT-4.7.1-1]
+        {"", codec_errc::topic_filter_empty},                  // [MQTT-4.7.3-1]
+        {"a#", codec_errc::topic_filter_multi_level_wildcard}, // [MQTT-4.7.1-1]
         {"a/#/b", codec_errc::topic_filter_multi_level_wildcard},
         {"#/a", codec_errc::topic_filter_multi_level_wildcard},
         {"##", codec_errc::topic_filter_multi_level_wildcard},
         {"a/b#", codec_errc::topic_filter_multi_level_wildcard},
         {"#/", codec_errc::topic_filter_multi_level_wildcard},
         {"sport/tennis#", codec_errc::topic_filter_multi_level_wildcard},
-        {"a+", codec_errc::topic_filter_single_level_wildcard},              // [MQTT-4.7.1-2]
+        {"a+", codec_errc::topic_filter_single_level_wildcard}, // [MQTT-4.7.1-2]
         {"+a", codec_errc::topic_filter_single_level_wildcard},
         {"a/+b", codec_errc::topic_filter_single_level_wildcard},
         {"a/b+/c", codec_errc::topic_filter_single_level_wildcard},
@@ -100,11 +124,14 @@ TEST_CASE("topic filters: invalid, each with its rule", "[topic]") {
     CHECK_FALSE(is_valid_topic_filter(std::string(65536, 'f')));
 }
 
-TEST_CASE("topic filters: \"$share/\" filters follow ordinary rules without shared_rules (3.1.1)", "[topic]") {
+TEST_CASE("topic filters: \"$share/\" filters follow ordinary rules without shared_rules (3.1.1)",
+          "[topic]") {
     CHECK(rule(validate_topic_filter("$share/g", false)) == ok);
     CHECK(rule(validate_topic_filter("$share//a", false)) == ok);
-    CHECK(rule(validate_topic_filter("$share/g+/a", false)) == codec_errc::topic_filter_single_level_wildcard);
-    CHECK(rule(validate_topic_filter("$share/#/a", false)) == codec_errc::topic_filter_multi_level_wildcard);
+    CHECK(rule(validate_topic_filter("$share/g+/a", false)) ==
+          codec_errc::topic_filter_single_level_wildcard);
+    CHECK(rule(validate_topic_filter("$share/#/a", false)) ==
+          codec_errc::topic_filter_multi_level_wildcard);
     CHECK(rule(validate_topic_filter("", false)) == codec_errc::topic_filter_empty);
     CHECK(rule(validate_topic_filter("$share/g", true)) == codec_errc::shared_subscription_invalid);
 }
@@ -218,8 +245,10 @@ TEST_CASE("topic matching agrees with a brute-force level comparison", "[topic][
         std::size_t start = 0;
         while (true) {
             const auto slash = s.find('/', start);
-            out.push_back(s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
-            if (slash == std::string_view::npos) return out;
+            out.push_back(s.substr(start, slash == std::string_view::npos ? std::string_view::npos
+                                                                          : slash - start));
+            if (slash == std::string_view::npos)
+                return out;
             start = slash + 1;
         }
     };
@@ -228,9 +257,12 @@ TEST_CASE("topic matching agrees with a brute-force level comparison", "[topic][
         const auto f = split(filter);
         const auto n = split(name);
         for (std::size_t i = 0; i < f.size(); ++i) {
-            if (f[i] == "#") return true; // this level and everything below, including nothing
-            if (i >= n.size()) return false;
-            if (f[i] != "+" && f[i] != n[i]) return false;
+            if (f[i] == "#")
+                return true; // this level and everything below, including nothing
+            if (i >= n.size())
+                return false;
+            if (f[i] != "+" && f[i] != n[i])
+                return false;
         }
         return f.size() == n.size();
     };
@@ -239,22 +271,26 @@ TEST_CASE("topic matching agrees with a brute-force level comparison", "[topic][
         filters.emplace_back(a);
         for (auto b : filter_levels) {
             filters.push_back(std::string{a} + "/" + std::string{b});
-            for (auto c : filter_levels) filters.push_back(std::string{a} + "/" + std::string{b} + "/" + std::string{c});
+            for (auto c : filter_levels)
+                filters.push_back(std::string{a} + "/" + std::string{b} + "/" + std::string{c});
         }
     }
     for (auto a : name_levels) {
         names.emplace_back(a);
         for (auto b : name_levels) {
             names.push_back(std::string{a} + "/" + std::string{b});
-            for (auto c : name_levels) names.push_back(std::string{a} + "/" + std::string{b} + "/" + std::string{c});
+            for (auto c : name_levels)
+                names.push_back(std::string{a} + "/" + std::string{b} + "/" + std::string{c});
         }
     }
     std::size_t compared = 0, mismatches = 0;
     std::string first_mismatch;
     for (const auto& f : filters) {
-        if (validate_topic_filter(f)) continue;
+        if (validate_topic_filter(f))
+            continue;
         for (const auto& n : names) {
-            if (validate_topic_name(n)) continue;
+            if (validate_topic_name(n))
+                continue;
             ++compared;
             if (topic_matches(f, n) != reference(f, n) && mismatches++ == 0)
                 first_mismatch = "filter \"" + f + "\" name \"" + n + '"';
@@ -269,7 +305,8 @@ TEST_CASE("topic functions are usable in constant expressions", "[topic]") {
     static_assert(topic_matches("a/+", "a/b"));
     static_assert(!topic_matches("#", "$SYS/x"));
     static_assert(!validate_topic_filter("a/#"));
-    static_assert(validate_topic_filter("a/#/b").rule == codec_errc::topic_filter_multi_level_wildcard);
+    static_assert(validate_topic_filter("a/#/b").rule ==
+                  codec_errc::topic_filter_multi_level_wildcard);
     static_assert(validate_topic_name("a/+").rule == codec_errc::topic_name_wildcard);
     static_assert(parse_shared_subscription("$share/g/a")->share_name == "g");
     SUCCEED();
@@ -314,17 +351,17 @@ TEST_CASE("UTF-8: valid strings", "[utf8]") {
     const std::string_view valid[] = {
         ""sv,
         "abc"sv,
-        "\x01\x1F\x7F"sv,             // control characters are well-formed (SHOULD NOT, not MUST NOT)
-        "\xC2\x80"sv,                 // U+0080, smallest 2-byte
-        "\xDF\xBF"sv,                 // U+07FF, largest 2-byte
-        "\xE0\xA0\x80"sv,             // U+0800, smallest 3-byte
-        "\xED\x9F\xBF"sv,             // U+D7FF, just below the surrogates
-        "\xEE\x80\x80"sv,             // U+E000, just above the surrogates
-        "\xEF\xBB\xBF"sv,             // U+FEFF BOM (must not be skipped or stripped [MQTT-1.5.4-3])
-        "\xEF\xBF\xBF"sv,             // U+FFFF
-        "\xF0\x90\x80\x80"sv,         // U+10000, smallest 4-byte
-        "\xF4\x8F\xBF\xBF"sv,         // U+10FFFF, the largest code point
-        "\xF0\xAA\x9B\x94"sv,         // U+2A6D4, the MQTT 5 §1.5.4 example
+        "\x01\x1F\x7F"sv,     // control characters are well-formed (SHOULD NOT, not MUST NOT)
+        "\xC2\x80"sv,         // U+0080, smallest 2-byte
+        "\xDF\xBF"sv,         // U+07FF, largest 2-byte
+        "\xE0\xA0\x80"sv,     // U+0800, smallest 3-byte
+        "\xED\x9F\xBF"sv,     // U+D7FF, just below the surrogates
+        "\xEE\x80\x80"sv,     // U+E000, just above the surrogates
+        "\xEF\xBB\xBF"sv,     // U+FEFF BOM (must not be skipped or stripped [MQTT-1.5.4-3])
+        "\xEF\xBF\xBF"sv,     // U+FFFF
+        "\xF0\x90\x80\x80"sv, // U+10000, smallest 4-byte
+        "\xF4\x8F\xBF\xBF"sv, // U+10FFFF, the largest code point
+        "\xF0\xAA\x9B\x94"sv, // U+2A6D4, the MQTT 5 §1.5.4 example
         "ä€𝄞 mixed ascii"sv,
     };
     for (auto s : valid) {
@@ -401,10 +438,10 @@ TEST_CASE("UTF-8: every position around the 8-byte fast path", "[utf8]") {
         {"\xFF"sv, codec_errc::utf8_malformed},
         {"\xC0\x80"sv, codec_errc::utf8_malformed},
         {"\xED\xA0\x80"sv, codec_errc::utf8_malformed},
-        {"\xC3\xA9"sv, ok},           // é
-        {"\xE2\x82\xAC"sv, ok},       // €
-        {"\xF0\x9D\x84\x9E"sv, ok},   // 𝄞
-        {"\x01"sv, ok},               // 0x01: a zero-byte test must not trip on it
+        {"\xC3\xA9"sv, ok},         // é
+        {"\xE2\x82\xAC"sv, ok},     // €
+        {"\xF0\x9D\x84\x9E"sv, ok}, // 𝄞
+        {"\x01"sv, ok},             // 0x01: a zero-byte test must not trip on it
         {"\x7F"sv, ok},
     };
     std::size_t failures = 0;
@@ -413,12 +450,13 @@ TEST_CASE("UTF-8: every position around the 8-byte fast path", "[utf8]") {
         for (std::size_t pos = 0; pos <= len; ++pos) {
             for (std::size_t pi = 0; pi < std::size(probes); ++pi) {
                 std::string s(len, 'a');
-                for (std::size_t i = 0; i < len; ++i) s[i] = static_cast<char>('a' + (i % 26));
+                for (std::size_t i = 0; i < len; ++i)
+                    s[i] = static_cast<char>('a' + (i % 26));
                 s.insert(pos, probes[pi].bytes);
                 const auto got = rule(validate_utf8(s));
                 if (got != probes[pi].expected && failures++ == 0)
-                    first_failure = "probe " + std::to_string(pi) + " at " + std::to_string(pos) + " in " +
-                                    std::to_string(len) + " ASCII bytes";
+                    first_failure = "probe " + std::to_string(pi) + " at " + std::to_string(pos) +
+                                    " in " + std::to_string(len) + " ASCII bytes";
             }
             // A truncated sequence as the very last byte after `len` ASCII bytes
             std::string t(len, 'x');
@@ -452,16 +490,25 @@ TEST_CASE("UTF-8: every position around the 8-byte fast path", "[utf8]") {
 TEST_CASE("UTF-8: every 2-, 3- and 4-byte lead against every second byte", "[utf8]") {
     // Valid second-byte ranges per RFC 3629 §4 (Table 3-7 of Unicode).
     auto valid_second = [](unsigned lead, unsigned second) -> bool {
-        if (lead >= 0xC2 && lead <= 0xDF) return second >= 0x80 && second <= 0xBF;
-        if (lead == 0xE0) return second >= 0xA0 && second <= 0xBF;
-        if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) return second >= 0x80 && second <= 0xBF;
-        if (lead == 0xED) return second >= 0x80 && second <= 0x9F;
-        if (lead == 0xF0) return second >= 0x90 && second <= 0xBF;
-        if (lead >= 0xF1 && lead <= 0xF3) return second >= 0x80 && second <= 0xBF;
-        if (lead == 0xF4) return second >= 0x80 && second <= 0x8F;
+        if (lead >= 0xC2 && lead <= 0xDF)
+            return second >= 0x80 && second <= 0xBF;
+        if (lead == 0xE0)
+            return second >= 0xA0 && second <= 0xBF;
+        if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF)
+            return second >= 0x80 && second <= 0xBF;
+        if (lead == 0xED)
+            return second >= 0x80 && second <= 0x9F;
+        if (lead == 0xF0)
+            return second >= 0x90 && second <= 0xBF;
+        if (lead >= 0xF1 && lead <= 0xF3)
+            return second >= 0x80 && second <= 0xBF;
+        if (lead == 0xF4)
+            return second >= 0x80 && second <= 0x8F;
         return false;
     };
-    auto length = [](unsigned lead) -> std::size_t { return lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; };
+    auto length = [](unsigned lead) -> std::size_t {
+        return lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    };
     std::size_t failures = 0;
     std::string first_failure;
     for (unsigned lead = 0xC0; lead <= 0xFF; ++lead) {
@@ -469,12 +516,14 @@ TEST_CASE("UTF-8: every 2-, 3- and 4-byte lead against every second byte", "[utf
             std::string s;
             s += static_cast<char>(lead);
             s += static_cast<char>(second);
-            while (s.size() < length(lead)) s += '\x80';
+            while (s.size() < length(lead))
+                s += '\x80';
             const bool expect_ok = valid_second(lead, second);
             const auto got = rule(validate_utf8(s));
             const bool is_ok = got == ok;
             if (is_ok != expect_ok && failures++ == 0)
-                first_failure = "lead " + std::to_string(lead) + " second " + std::to_string(second);
+                first_failure =
+                    "lead " + std::to_string(lead) + " second " + std::to_string(second);
             // and in constant evaluation for a few
         }
     }
@@ -485,7 +534,8 @@ TEST_CASE("UTF-8: every 2-, 3- and 4-byte lead against every second byte", "[utf
 TEST_CASE("UTF-8: constant evaluation takes the same decisions", "[utf8]") {
     static_assert(!validate_utf8("plain ascii longer than eight bytes"));
     static_assert(validate_utf8("abcdefgh\xC0\x80").rule == codec_errc::utf8_malformed);
-    static_assert(validate_utf8(std::string_view{"abcdefghij\0", 11}).rule == codec_errc::utf8_null);
+    static_assert(validate_utf8(std::string_view{"abcdefghij\0", 11}).rule ==
+                  codec_errc::utf8_null);
     static_assert(!validate_utf8("\xF4\x8F\xBF\xBF"));
     static_assert(validate_utf8("\xF4\x90\x80\x80").rule == codec_errc::utf8_malformed);
     static_assert(validate_utf8("\xED\xA0\x80").rule == codec_errc::utf8_malformed);

@@ -6,8 +6,6 @@
 // and decoded (every field checked), and the decoded packet is encoded again.
 //
 // Notation of hx(): two hex digits per byte, 'text' for ASCII characters.
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +16,8 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <ctmqtt/ctmqtt.hpp>
 
@@ -33,9 +33,12 @@ constexpr auto v311 = protocol_version::v3_1_1;
 constexpr auto v5 = protocol_version::v5;
 
 unsigned hex_digit(char c) {
-    if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
-    if (c >= 'A' && c <= 'F') return static_cast<unsigned>(c - 'A' + 10);
-    if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
+    if (c >= '0' && c <= '9')
+        return static_cast<unsigned>(c - '0');
+    if (c >= 'A' && c <= 'F')
+        return static_cast<unsigned>(c - 'A' + 10);
+    if (c >= 'a' && c <= 'f')
+        return static_cast<unsigned>(c - 'a' + 10);
     throw std::invalid_argument("bad hex digit in test vector");
 }
 
@@ -49,11 +52,14 @@ bytes hx(std::string_view spec) {
             ++i;
         } else if (c == '\'') {
             const auto end = spec.find('\'', i + 1);
-            if (end == std::string_view::npos) throw std::invalid_argument("unterminated text in test vector");
-            for (std::size_t k = i + 1; k < end; ++k) out.push_back(static_cast<std::byte>(spec[k]));
+            if (end == std::string_view::npos)
+                throw std::invalid_argument("unterminated text in test vector");
+            for (std::size_t k = i + 1; k < end; ++k)
+                out.push_back(static_cast<std::byte>(spec[k]));
             i = end + 1;
         } else {
-            if (i + 1 >= spec.size()) throw std::invalid_argument("odd hex digit in test vector");
+            if (i + 1 >= spec.size())
+                throw std::invalid_argument("odd hex digit in test vector");
             out.push_back(static_cast<std::byte>(hex_digit(spec[i]) * 16 + hex_digit(spec[i + 1])));
             i += 2;
         }
@@ -70,7 +76,8 @@ std::string hex(bytes_view b) {
     static constexpr char digits[] = "0123456789ABCDEF";
     std::string out;
     for (std::size_t i = 0; i < b.size(); ++i) {
-        if (i != 0) out += ' ';
+        if (i != 0)
+            out += ' ';
         const auto v = static_cast<unsigned>(b[i]);
         out += digits[v >> 4];
         out += digits[v & 0xF];
@@ -78,13 +85,16 @@ std::string hex(bytes_view b) {
     return out;
 }
 
-std::string str(bytes_view b) { return std::string{as_string(b)}; }
+std::string str(bytes_view b) {
+    return std::string{as_string(b)};
+}
 
 template <class P>
 bytes encode_bytes(const P& p, protocol_version v) {
     std::vector<std::byte> buffer(encoded_size(p, v) + 8);
     auto r = encode(p, v, buffer);
-    if (!r) FAIL("encode failed: " << r.error().message());
+    if (!r)
+        FAIL("encode failed: " << r.error().message());
     bytes out(r->header.begin(), r->header.end());
     out.insert(out.end(), r->payload.begin(), r->payload.end());
     return out;
@@ -113,11 +123,13 @@ P decode_ok(const bytes& b_in, protocol_version v) {
     const bytes& b = keep(b_in);
     INFO("version " << to_string(v) << ", bytes " << hex(b));
     auto any = decode_packet(b, v);
-    if (!any) FAIL("decode_packet failed: " << any.error().message());
+    if (!any)
+        FAIL("decode_packet failed: " << any.error().message());
     CHECK(any->size == b.size());
     CHECK(std::holds_alternative<P>(any->packet));
     auto r = decode<P>(b, v);
-    if (!r) FAIL("decode failed: " << r.error().message());
+    if (!r)
+        FAIL("decode failed: " << r.error().message());
     return *r;
 }
 
@@ -135,14 +147,16 @@ P vector_both_ways(const P& p, protocol_version v, const bytes& expected_in) {
 template <class L>
 auto collect(const L& l) {
     std::vector<typename L::value_type> out;
-    for (auto e : l) out.push_back(e);
+    for (auto e : l)
+        out.push_back(e);
     return out;
 }
 
 template <class P>
 std::error_code decode_error(const bytes& b, protocol_version v) {
     auto r = decode<P>(b, v);
-    if (r) return {};
+    if (r)
+        return {};
     return r.error();
 }
 
@@ -150,7 +164,8 @@ template <class P>
 std::error_code encode_error(const P& p, protocol_version v) {
     std::array<std::byte, 256> buffer{};
     auto r = encode(p, v, buffer);
-    if (r) return {};
+    if (r)
+        return {};
     return r.error();
 }
 
@@ -176,7 +191,8 @@ TEST_CASE("vectors: CONNECT 3.1.1 minimal", "[vectors][connect]") {
     CHECK(d.properties.empty());
 }
 
-TEST_CASE("vectors: CONNECT 3.1.1 with will, user name and password (flags CE)", "[vectors][connect]") {
+TEST_CASE("vectors: CONNECT 3.1.1 with will, user name and password (flags CE)",
+          "[vectors][connect]") {
     connect c;
     c.version = v311;
     c.client_id = "cid";
@@ -205,7 +221,8 @@ TEST_CASE("vectors: CONNECT 3.1.1 with will, user name and password (flags CE)",
     CHECK(str(*d.password) == "pw");
 }
 
-TEST_CASE("vectors: CONNECT 3.1.1 will QoS 2 retained, empty will payload, no clean session", "[vectors][connect]") {
+TEST_CASE("vectors: CONNECT 3.1.1 will QoS 2 retained, empty will payload, no clean session",
+          "[vectors][connect]") {
     connect c;
     c.version = v311;
     c.clean_start = false;
@@ -261,7 +278,8 @@ TEST_CASE("vectors: CONNECT 3.1 with will", "[vectors][connect]") {
     c.will->qos = qos::at_least_once;
     c.will->retain = true;
     // flags: retain 0x20 | QoS 1 0x08 | will 0x04 | clean 0x02 = 0x2E; RL = 12 + 25 + 3 + 3 = 43
-    const auto expected = hx("10 2B 00 06 'MQIsdp' 03 2E 12 34 00 17 'client-with-23-chars-ok' 00 01 'a' 00 01 'z'");
+    const auto expected =
+        hx("10 2B 00 06 'MQIsdp' 03 2E 12 34 00 17 'client-with-23-chars-ok' 00 01 'a' 00 01 'z'");
     auto d = vector_both_ways(c, v31, expected);
     CHECK(d.client_id.size() == 23u);
     REQUIRE(d.will);
@@ -300,7 +318,8 @@ TEST_CASE("vectors: CONNECT 5.0 password without user name", "[vectors][connect]
           codec_errc::password_without_user_name);
 }
 
-TEST_CASE("vectors: CONNECT 5.0 spec example variable header (flags CE, session expiry 10)", "[vectors][connect]") {
+TEST_CASE("vectors: CONNECT 5.0 spec example variable header (flags CE, session expiry 10)",
+          "[vectors][connect]") {
     // MQTT 5 §3.1.2.11 example: 00 04 'MQTT' 05 CE 00 0A 05 11 00 00 00 0A
     connect c;
     c.version = v5;
@@ -322,7 +341,8 @@ TEST_CASE("vectors: CONNECT 5.0 spec example variable header (flags CE, session 
     CHECK(d.will->properties.empty());
 }
 
-TEST_CASE("vectors: CONNECT 5.0 with every CONNECT property and every will property", "[vectors][connect]") {
+TEST_CASE("vectors: CONNECT 5.0 with every CONNECT property and every will property",
+          "[vectors][connect]") {
     const string_pair ups[] = {{"k", "v"}};
     const string_pair will_ups[] = {{"a", "b"}};
     connect c;
@@ -355,14 +375,14 @@ TEST_CASE("vectors: CONNECT 5.0 with every CONNECT property and every will prope
     // Properties in ascending identifier order (35 bytes each block).
     // flags 0xEE: user name, password, will retain, will QoS 1, will, clean start.
     // RL = 10 + 36 + 5 + 36 + 5 + 5 + 3 + 4 = 104
-    const auto expected = hx(
-        "10 68 00 04 'MQTT' 05 EE 00 0A"
-        " 23 11 00 00 00 0A 15 00 01 'm' 16 00 01 'd' 17 00 19 01 21 00 14 22 00 05"
-        " 26 00 01 'k' 00 01 'v' 27 00 00 04 00"
-        " 00 03 'cid'"
-        " 23 01 01 02 00 00 0E 10 03 00 04 'text' 08 00 01 'r' 09 00 02 'cd' 18 00 00 00 05"
-        " 26 00 01 'a' 00 01 'b'"
-        " 00 03 'w/t' 00 03 'bye' 00 01 'u' 00 02 'pw'");
+    const auto expected =
+        hx("10 68 00 04 'MQTT' 05 EE 00 0A"
+           " 23 11 00 00 00 0A 15 00 01 'm' 16 00 01 'd' 17 00 19 01 21 00 14 22 00 05"
+           " 26 00 01 'k' 00 01 'v' 27 00 00 04 00"
+           " 00 03 'cid'"
+           " 23 01 01 02 00 00 0E 10 03 00 04 'text' 08 00 01 'r' 09 00 02 'cd' 18 00 00 00 05"
+           " 26 00 01 'a' 00 01 'b'"
+           " 00 03 'w/t' 00 03 'bye' 00 01 'u' 00 02 'pw'");
     auto d = vector_both_ways(c, v5, expected);
     const auto& p = d.properties;
     CHECK(p.get<property_id::session_expiry_interval>() == 10u);
@@ -395,7 +415,8 @@ TEST_CASE("vectors: CONNECT 5.0 with every CONNECT property and every will prope
     CHECK(str(d.will->payload) == "bye");
 }
 
-TEST_CASE("vectors: CONNECT 5.0 properties in another order decode the same", "[vectors][connect]") {
+TEST_CASE("vectors: CONNECT 5.0 properties in another order decode the same",
+          "[vectors][connect]") {
     // Receive Maximum before Session Expiry Interval: the specification fixes no order.
     const auto b = hx("10 16 00 04 'MQTT' 05 02 00 3C 08 21 00 14 11 00 00 00 0A 00 01 'x'");
     auto d = decode_ok<connect>(b, v5);
@@ -418,9 +439,9 @@ TEST_CASE("vectors: CONNACK 3.1.1 and 3.1", "[vectors][connack]") {
         CHECK(d.accepted(v));
 
         const connect_return_code refusals[] = {
-            connect_return_code::unacceptable_protocol_version, connect_return_code::identifier_rejected,
-            connect_return_code::server_unavailable, connect_return_code::bad_user_name_or_password,
-            connect_return_code::not_authorized};
+            connect_return_code::unacceptable_protocol_version,
+            connect_return_code::identifier_rejected, connect_return_code::server_unavailable,
+            connect_return_code::bad_user_name_or_password, connect_return_code::not_authorized};
         std::uint8_t code = 1;
         for (auto rc : refusals) {
             connack r;
@@ -486,9 +507,10 @@ TEST_CASE("vectors: CONNACK 5.0", "[vectors][connack]") {
             .set<property_id::subscription_identifier_available>(std::uint8_t{0})
             .set<property_id::shared_subscription_available>(std::uint8_t{1});
         // 47 bytes of properties; RL = 1 + 1 + 1 + 47 = 50
-        const auto expected = hx("20 32 01 00 2F"
-                                 " 11 00 00 00 78 12 00 03 'xyz' 13 00 1E 1F 00 02 'ok' 21 00 0A 22 00 08"
-                                 " 24 01 25 00 26 00 01 'k' 00 01 'v' 27 00 01 00 00 28 01 29 00 2A 01");
+        const auto expected =
+            hx("20 32 01 00 2F"
+               " 11 00 00 00 78 12 00 03 'xyz' 13 00 1E 1F 00 02 'ok' 21 00 0A 22 00 08"
+               " 24 01 25 00 26 00 01 'k' 00 01 'v' 27 00 01 00 00 28 01 29 00 2A 01");
         auto d = vector_both_ways(a, v5, expected);
         const auto& p = d.properties;
         CHECK(p.get<property_id::session_expiry_interval>() == 120u);
@@ -509,9 +531,12 @@ TEST_CASE("vectors: CONNACK 5.0", "[vectors][connack]") {
         CHECK(users[0] == string_pair{"k", "v"});
     }
     SECTION("errors") {
-        CHECK(decode_error<connack>(hx("20 03 01 80 00"), v5) == codec_errc::session_present_on_refusal);
-        CHECK(decode_error<connack>(hx("20 03 00 10 00"), v5) == codec_errc::reason_code_not_allowed);
-        CHECK(decode_error<connack>(hx("20 03 80 00 00"), v5) == codec_errc::connack_reserved_flags);
+        CHECK(decode_error<connack>(hx("20 03 01 80 00"), v5) ==
+              codec_errc::session_present_on_refusal);
+        CHECK(decode_error<connack>(hx("20 03 00 10 00"), v5) ==
+              codec_errc::reason_code_not_allowed);
+        CHECK(decode_error<connack>(hx("20 03 80 00 00"), v5) ==
+              codec_errc::connack_reserved_flags);
         // Maximum QoS 2 is not a valid value (0 or 1)
         CHECK(decode_error<connack>(hx("20 05 00 00 02 24 02"), v5) == codec_errc::property_value);
         // 5.0 CONNACK needs its properties (the property length is not optional)
@@ -621,11 +646,12 @@ TEST_CASE("vectors: PUBLISH 5.0", "[vectors][publish]") {
             .set<property_id::topic_alias>(std::uint16_t{2})
             .set<property_id::user_property>(ups);
         // 47 bytes of properties; RL = 5 + 2 + 1 + 47 + 2 = 57
-        const auto expected = hx("32 39 00 03 'a/b' 00 07 2F"
-                                 " 01 01 02 00 00 00 3C 03 00 04 'json' 08 00 03 'r/t' 09 00 02 01 02"
-                                 " 0B 05 0B C8 01 23 00 02"
-                                 " 26 00 01 'a' 00 01 '1' 26 00 01 'b' 00 01 '2'"
-                                 " 'hi'");
+        const auto expected =
+            hx("32 39 00 03 'a/b' 00 07 2F"
+               " 01 01 02 00 00 00 3C 03 00 04 'json' 08 00 03 'r/t' 09 00 02 01 02"
+               " 0B 05 0B C8 01 23 00 02"
+               " 26 00 01 'a' 00 01 '1' 26 00 01 'b' 00 01 '2'"
+               " 'hi'");
         auto d = vector_both_ways(p, v5, expected);
         const auto& q = d.properties;
         CHECK(q.get<property_id::payload_format_indicator>() == std::uint8_t{1});
@@ -678,21 +704,32 @@ TEST_CASE("vectors: PUBLISH 5.0", "[vectors][publish]") {
         CHECK(encode_error(q, v311) == codec_errc::topic_name_empty);
     }
     SECTION("errors") {
-        CHECK(decode_error<publish>(hx("36 05 00 01 't' 00 01"), v311) == codec_errc::publish_qos_invalid);
+        CHECK(decode_error<publish>(hx("36 05 00 01 't' 00 01"), v311) ==
+              codec_errc::publish_qos_invalid);
         CHECK(decode_error<publish>(hx("38 03 00 01 't'"), v311) == codec_errc::dup_on_qos_0);
-        CHECK(decode_error<publish>(hx("32 05 00 01 't' 00 00"), v311) == codec_errc::packet_id_zero);
-        CHECK(decode_error<publish>(hx("30 05 00 03 'a/#'"), v311) == codec_errc::topic_name_wildcard);
-        CHECK(decode_error<publish>(hx("30 05 00 03 'a/+'"), v5) == codec_errc::topic_name_wildcard);
+        CHECK(decode_error<publish>(hx("32 05 00 01 't' 00 00"), v311) ==
+              codec_errc::packet_id_zero);
+        CHECK(decode_error<publish>(hx("30 05 00 03 'a/#'"), v311) ==
+              codec_errc::topic_name_wildcard);
+        CHECK(decode_error<publish>(hx("30 05 00 03 'a/+'"), v5) ==
+              codec_errc::topic_name_wildcard);
         // Topic Alias 0 [MQTT-3.3.2-8], Subscription Identifier 0, PFI 2
-        CHECK(decode_error<publish>(hx("30 07 00 01 't' 03 23 00 00"), v5) == codec_errc::property_value);
-        CHECK(decode_error<publish>(hx("30 06 00 01 't' 02 0B 00"), v5) == codec_errc::property_value);
-        CHECK(decode_error<publish>(hx("30 06 00 01 't' 02 01 02"), v5) == codec_errc::property_value);
+        CHECK(decode_error<publish>(hx("30 07 00 01 't' 03 23 00 00"), v5) ==
+              codec_errc::property_value);
+        CHECK(decode_error<publish>(hx("30 06 00 01 't' 02 0B 00"), v5) ==
+              codec_errc::property_value);
+        CHECK(decode_error<publish>(hx("30 06 00 01 't' 02 01 02"), v5) ==
+              codec_errc::property_value);
         // Duplicate Topic Alias; Receive Maximum not allowed in PUBLISH; unknown identifier 0x05
-        CHECK(decode_error<publish>(hx("30 0A 00 01 't' 06 23 00 01 23 00 02"), v5) == codec_errc::property_duplicate);
-        CHECK(decode_error<publish>(hx("30 07 00 01 't' 03 21 00 01"), v5) == codec_errc::property_not_allowed);
-        CHECK(decode_error<publish>(hx("30 06 00 01 't' 02 05 00"), v5) == codec_errc::property_unknown);
+        CHECK(decode_error<publish>(hx("30 0A 00 01 't' 06 23 00 01 23 00 02"), v5) ==
+              codec_errc::property_duplicate);
+        CHECK(decode_error<publish>(hx("30 07 00 01 't' 03 21 00 01"), v5) ==
+              codec_errc::property_not_allowed);
+        CHECK(decode_error<publish>(hx("30 06 00 01 't' 02 05 00"), v5) ==
+              codec_errc::property_unknown);
         // property length beyond the packet
-        CHECK(decode_error<publish>(hx("30 05 00 01 't' 05 01"), v5) == codec_errc::property_length);
+        CHECK(decode_error<publish>(hx("30 05 00 01 't' 05 01"), v5) ==
+              codec_errc::property_length);
         // invalid UTF-8 in the topic, U+0000 in the topic
         CHECK(decode_error<publish>(hx("30 03 00 01 FF"), v311) == codec_errc::utf8_malformed);
         CHECK(decode_error<publish>(hx("30 03 00 01 00"), v311) == codec_errc::utf8_null);
@@ -748,7 +785,8 @@ TEST_CASE("vectors: PUBLISH with multi-byte remaining lengths", "[vectors][publi
         check_encode(p, v311, head + bytes(as_bytes(payload).begin(), as_bytes(payload).end()));
         p.payload = p.payload.first(16380); // RL 16383: FF 7F
         const auto head2 = hx("30 FF 7F 00 01 't'");
-        check_encode(p, v311, head2 + bytes(as_bytes(payload).begin(), as_bytes(payload).begin() + 16380));
+        check_encode(p, v311,
+                     head2 + bytes(as_bytes(payload).begin(), as_bytes(payload).begin() + 16380));
     }
 }
 
@@ -759,16 +797,24 @@ TEST_CASE("vectors: variable byte integer boundaries", "[vectors][varint]") {
     };
     // MQTT 5 §1.5.5, Table 1-1 and the examples of 3.1.1 §2.2.3
     const vec table[] = {
-        {0, "00"},          {1, "01"},          {127, "7F"},          {128, "80 01"},
-        {16383, "FF 7F"},   {16384, "80 80 01"}, {2097151, "FF FF 7F"}, {2097152, "80 80 80 01"},
-        {268435455, "FF FF FF 7F"}, {321, "C1 02"},
+        {0, "00"},
+        {1, "01"},
+        {127, "7F"},
+        {128, "80 01"},
+        {16383, "FF 7F"},
+        {16384, "80 80 01"},
+        {2097151, "FF FF 7F"},
+        {2097152, "80 80 80 01"},
+        {268435455, "FF FF FF 7F"},
+        {321, "C1 02"},
     };
     for (const auto& t : table) {
         INFO("value " << t.value);
         const auto expected = hx(t.encoded);
         std::array<std::byte, 8> buf{};
         auto* end = wire::varint::write(t.value, buf.data());
-        CHECK(hex(bytes_view{buf.data(), static_cast<std::size_t>(end - buf.data())}) == hex(expected));
+        CHECK(hex(bytes_view{buf.data(), static_cast<std::size_t>(end - buf.data())}) ==
+              hex(expected));
         CHECK(wire::varint::size(t.value) == expected.size());
         CHECK_FALSE(wire::varint::check(t.value));
         std::uint32_t back = 0;
@@ -807,11 +853,13 @@ TEST_CASE("vectors: variable byte integer boundaries", "[vectors][varint]") {
         CHECK(h3.error() == codec_errc::varint_not_minimal);
         CHECK(decode_error<publish>(hx("30 80 00"), v5) == codec_errc::varint_not_minimal);
         // Subscription Identifier 1 in a two-byte form (81 00) is not minimal either
-        CHECK(decode_error<publish>(hx("30 07 00 01 't' 03 0B 81 00"), v5) == codec_errc::varint_not_minimal);
+        CHECK(decode_error<publish>(hx("30 07 00 01 't' 03 0B 81 00"), v5) ==
+              codec_errc::varint_not_minimal);
     }
 }
 
-// ------------------------------------------------------------------ PUBACK, PUBREC, PUBREL, PUBCOMP
+// ------------------------------------------------------------------ PUBACK, PUBREC, PUBREL,
+// PUBCOMP
 
 TEST_CASE("vectors: PUBACK/PUBREC/PUBREL/PUBCOMP 3.1.1 and 3.1", "[vectors][ack]") {
     for (auto v : {v31, v311}) {
@@ -893,7 +941,8 @@ TEST_CASE("vectors: PUBACK/PUBREC/PUBREL/PUBCOMP 5.0 short forms", "[vectors][ac
         puback s;
         s.packet_id = 7;
         s.properties.set<property_id::reason_string>("bad"sv);
-        CHECK(vector_both_ways(s, v5, hx("40 0A 00 07 00 06 1F 00 03 'bad'")).reason_code == reason::success);
+        CHECK(vector_both_ways(s, v5, hx("40 0A 00 07 00 06 1F 00 03 'bad'")).reason_code ==
+              reason::success);
 
         const string_pair ups[] = {{"a", "b"}};
         pubrel r;
@@ -905,11 +954,15 @@ TEST_CASE("vectors: PUBACK/PUBREC/PUBREL/PUBCOMP 5.0 short forms", "[vectors][ac
         CHECK(users[0] == string_pair{"a", "b"});
     }
     SECTION("errors") {
-        CHECK(decode_error<puback>(hx("40 03 00 07 92"), v5) == codec_errc::reason_code_not_allowed);
-        CHECK(decode_error<pubrel>(hx("62 03 00 07 10"), v5) == codec_errc::reason_code_not_allowed);
+        CHECK(decode_error<puback>(hx("40 03 00 07 92"), v5) ==
+              codec_errc::reason_code_not_allowed);
+        CHECK(decode_error<pubrel>(hx("62 03 00 07 10"), v5) ==
+              codec_errc::reason_code_not_allowed);
         CHECK(decode_error<puback>(hx("40 05 00 07 00 03 1F"), v5) == codec_errc::property_length);
-        CHECK(decode_error<puback>(hx("40 06 00 07 00 00 00 00"), v5) == codec_errc::trailing_bytes);
-        CHECK(decode_error<puback>(hx("40 07 00 07 00 03 23 00 01"), v5) == codec_errc::property_not_allowed);
+        CHECK(decode_error<puback>(hx("40 06 00 07 00 00 00 00"), v5) ==
+              codec_errc::trailing_bytes);
+        CHECK(decode_error<puback>(hx("40 07 00 07 00 03 23 00 01"), v5) ==
+              codec_errc::property_not_allowed);
     }
 }
 
@@ -923,7 +976,8 @@ TEST_CASE("vectors: SUBSCRIBE 3.1.1 and 3.1", "[vectors][subscribe]") {
     s.subscriptions = subs;
     for (auto v : {v31, v311}) {
         INFO(to_string(v));
-        auto d = vector_both_ways(s, v, hx("82 12 00 0A 00 03 'a/b' 00 00 03 'c/+' 01 00 01 '#' 02"));
+        auto d =
+            vector_both_ways(s, v, hx("82 12 00 0A 00 03 'a/b' 00 00 03 'c/+' 01 00 01 '#' 02"));
         CHECK(d.packet_id == 10u);
         auto got = collect(d.subscriptions);
         REQUIRE(got.size() == 3u);
@@ -934,12 +988,16 @@ TEST_CASE("vectors: SUBSCRIBE 3.1.1 and 3.1", "[vectors][subscribe]") {
         CHECK(got[2].topic_filter == "#");
         CHECK(got[2].max_qos == qos::exactly_once);
         // MQTT 5 option bits are reserved before 5.0 [MQTT-3-8.3-4]
-        CHECK(decode_error<subscribe>(hx("82 06 00 0A 00 01 'a' 04"), v) == codec_errc::subscription_options_reserved);
+        CHECK(decode_error<subscribe>(hx("82 06 00 0A 00 01 'a' 04"), v) ==
+              codec_errc::subscription_options_reserved);
     }
-    CHECK(decode_error<subscribe>(hx("80 06 00 0A 00 01 'a' 00"), v311) == codec_errc::fixed_header_flags);
+    CHECK(decode_error<subscribe>(hx("80 06 00 0A 00 01 'a' 00"), v311) ==
+          codec_errc::fixed_header_flags);
     CHECK(decode_error<subscribe>(hx("82 02 00 0A"), v311) == codec_errc::no_topic_filters);
-    CHECK(decode_error<subscribe>(hx("82 06 00 0A 00 01 'a' 03"), v311) == codec_errc::subscription_qos_invalid);
-    CHECK(decode_error<subscribe>(hx("82 07 00 0A 00 02 'a#' 00"), v311) == codec_errc::topic_filter_multi_level_wildcard);
+    CHECK(decode_error<subscribe>(hx("82 06 00 0A 00 01 'a' 03"), v311) ==
+          codec_errc::subscription_qos_invalid);
+    CHECK(decode_error<subscribe>(hx("82 07 00 0A 00 02 'a#' 00"), v311) ==
+          codec_errc::topic_filter_multi_level_wildcard);
 }
 
 TEST_CASE("vectors: SUBSCRIBE 5.0 with every subscription option", "[vectors][subscribe]") {
@@ -954,11 +1012,13 @@ TEST_CASE("vectors: SUBSCRIBE 5.0 with every subscription option", "[vectors][su
     subscribe s;
     s.packet_id = 10;
     s.subscriptions = subs;
-    s.properties.set<property_id::subscription_identifier>(std::uint32_t{128}).set<property_id::user_property>(ups);
-    // options: 00, 05 (QoS 1 | No Local), 1A (QoS 2 | RAP | RH 1), 21 (QoS 1 | RH 2), 2E (QoS 2 | NL | RAP | RH 2)
-    // RL = 2 + 1 + 10 + 35 = 48
-    const auto expected = hx("82 30 00 0A 0A 0B 80 01 26 00 01 'k' 00 01 'v'"
-                             " 00 03 'a/b' 00 00 03 'c/+' 05 00 03 'd/#' 1A 00 0A '$share/g/e' 21 00 01 'f' 2E");
+    s.properties.set<property_id::subscription_identifier>(std::uint32_t{128})
+        .set<property_id::user_property>(ups);
+    // options: 00, 05 (QoS 1 | No Local), 1A (QoS 2 | RAP | RH 1), 21 (QoS 1 | RH 2), 2E (QoS 2 |
+    // NL | RAP | RH 2) RL = 2 + 1 + 10 + 35 = 48
+    const auto expected =
+        hx("82 30 00 0A 0A 0B 80 01 26 00 01 'k' 00 01 'v'"
+           " 00 03 'a/b' 00 00 03 'c/+' 05 00 03 'd/#' 1A 00 0A '$share/g/e' 21 00 01 'f' 2E");
     auto d = vector_both_ways(s, v5, expected);
     CHECK(d.properties.get<property_id::subscription_identifier>() == 128u);
     auto got = collect(d.subscriptions);
@@ -971,21 +1031,25 @@ TEST_CASE("vectors: SUBSCRIBE 5.0 with every subscription option", "[vectors][su
         CHECK(got[i].retain_as_published == subs[i].retain_as_published);
         CHECK(got[i].retain_handling == subs[i].retain_handling);
     }
-    // errors: retain handling 3, reserved bits 6-7, No Local on a shared subscription [MQTT-3.8.3-4]
-    CHECK(decode_error<subscribe>(hx("82 07 00 0A 00 00 01 'a' 30"), v5) == codec_errc::retain_handling_invalid);
-    CHECK(decode_error<subscribe>(hx("82 07 00 0A 00 00 01 'a' 40"), v5) == codec_errc::subscription_options_reserved);
+    // errors: retain handling 3, reserved bits 6-7, No Local on a shared subscription
+    // [MQTT-3.8.3-4]
+    CHECK(decode_error<subscribe>(hx("82 07 00 0A 00 00 01 'a' 30"), v5) ==
+          codec_errc::retain_handling_invalid);
+    CHECK(decode_error<subscribe>(hx("82 07 00 0A 00 00 01 'a' 40"), v5) ==
+          codec_errc::subscription_options_reserved);
     CHECK(decode_error<subscribe>(hx("82 10 00 0A 00 00 0A '$share/g/a' 04"), v5) ==
           codec_errc::no_local_on_shared_subscription);
     CHECK(decode_error<subscribe>(hx("82 0E 00 0A 00 00 08 '$share/g' 00"), v5) ==
           codec_errc::shared_subscription_invalid);
     // Subscription Identifier may appear once in SUBSCRIBE
-    CHECK(decode_error<subscribe>(hx("82 0B 00 0A 04 0B 01 0B 02 00 01 'a' 00"), v5) == codec_errc::property_duplicate);
+    CHECK(decode_error<subscribe>(hx("82 0B 00 0A 04 0B 01 0B 02 00 01 'a' 00"), v5) ==
+          codec_errc::property_duplicate);
 }
 
 TEST_CASE("vectors: SUBACK", "[vectors][suback]") {
     SECTION("3.1.1 and 3.1") {
-        const suback_reason_code codes[] = {reason::granted_qos_0, reason::granted_qos_1, reason::granted_qos_2,
-                                            reason::unspecified_error};
+        const suback_reason_code codes[] = {reason::granted_qos_0, reason::granted_qos_1,
+                                            reason::granted_qos_2, reason::unspecified_error};
         suback a;
         a.packet_id = 10;
         a.reason_codes = codes;
@@ -1001,13 +1065,15 @@ TEST_CASE("vectors: SUBACK", "[vectors][suback]") {
         a.reason_codes = std::span{codes}.first(3);
         auto d31 = vector_both_ways(a, v31, hx("90 05 00 0A 00 01 02"));
         CHECK(collect(d31.reason_codes).size() == 3u);
-        CHECK(decode_error<suback>(hx("90 03 00 0A 80"), v31) == codec_errc::reason_code_not_allowed);
+        CHECK(decode_error<suback>(hx("90 03 00 0A 80"), v31) ==
+              codec_errc::reason_code_not_allowed);
         a.reason_codes = codes;
         CHECK(encode_error(a, v31) == codec_errc::reason_code_not_allowed);
         for (auto v : {v31, v311}) {
             INFO(to_string(v));
             // 5.0-only codes are refused before 5.0 [MQTT-3.9.3-2]
-            CHECK(decode_error<suback>(hx("90 03 00 0A 87"), v) == codec_errc::reason_code_not_allowed);
+            CHECK(decode_error<suback>(hx("90 03 00 0A 87"), v) ==
+                  codec_errc::reason_code_not_allowed);
         }
         const suback_reason_code v5_only[] = {reason::not_authorized};
         suback b;
@@ -1035,13 +1101,17 @@ TEST_CASE("vectors: SUBACK", "[vectors][suback]") {
         a.packet_id = 10;
         a.reason_codes = codes;
         a.properties.set<property_id::reason_string>("no"sv);
-        auto d = vector_both_ways(a, v5, hx("90 14 00 0A 05 1F 00 02 'no' 00 01 02 80 83 87 8F 91 97 9E A1 A2"));
+        auto d = vector_both_ways(
+            a, v5, hx("90 14 00 0A 05 1F 00 02 'no' 00 01 02 80 83 87 8F 91 97 9E A1 A2"));
         CHECK(d.properties.get<property_id::reason_string>() == "no"sv);
         auto got = collect(d.reason_codes);
-        const std::uint8_t expected[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+        const std::uint8_t expected[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
+                                         0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
         REQUIRE(got.size() == std::size(expected));
-        for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].value() == expected[i]);
-        CHECK(decode_error<suback>(hx("90 04 00 0A 00 04"), v5) == codec_errc::reason_code_not_allowed);
+        for (std::size_t i = 0; i < got.size(); ++i)
+            CHECK(got[i].value() == expected[i]);
+        CHECK(decode_error<suback>(hx("90 04 00 0A 00 04"), v5) ==
+              codec_errc::reason_code_not_allowed);
     }
     SECTION("5.0 without properties") {
         const suback_reason_code codes[] = {reason::granted_qos_1};
@@ -1071,14 +1141,16 @@ TEST_CASE("vectors: UNSUBSCRIBE", "[vectors][unsubscribe]") {
     }
     const string_pair ups[] = {{"k", "v"}};
     u.properties.set<property_id::user_property>(ups);
-    auto d = vector_both_ways(u, v5, hx("A2 12 00 0B 07 26 00 01 'k' 00 01 'v' 00 03 'a/b' 00 01 '#'"));
+    auto d =
+        vector_both_ways(u, v5, hx("A2 12 00 0B 07 26 00 01 'k' 00 01 'v' 00 03 'a/b' 00 01 '#'"));
     auto got = collect(d.topic_filters);
     REQUIRE(got.size() == 2u);
     CHECK(got[1] == "#");
     auto users = collect(d.properties.get<property_id::user_property>());
     REQUIRE(users.size() == 1u);
     CHECK(users[0] == string_pair{"k", "v"});
-    CHECK(decode_error<unsubscribe>(hx("A0 05 00 0B 00 01 'a'"), v311) == codec_errc::fixed_header_flags);
+    CHECK(decode_error<unsubscribe>(hx("A0 05 00 0B 00 01 'a'"), v311) ==
+          codec_errc::fixed_header_flags);
     CHECK(decode_error<unsubscribe>(hx("A2 02 00 0B"), v311) == codec_errc::no_topic_filters);
     CHECK(decode_error<unsubscribe>(hx("A2 03 00 0B 00"), v5) == codec_errc::no_topic_filters);
     CHECK(decode_error<unsubscribe>(hx("A2 06 00 0B 00 02 '+a'"), v311) ==
@@ -1097,10 +1169,13 @@ TEST_CASE("vectors: UNSUBACK", "[vectors][unsuback]") {
         CHECK(decode_error<unsuback>(hx("B0 03 00 0B 00"), v311) == codec_errc::trailing_bytes);
     }
     SECTION("5.0 with every UNSUBACK reason code") {
-        const unsuback_reason_code codes[] = {
-            reason::success, reason::no_subscription_existed, reason::unspecified_error,
-            reason::implementation_specific_error, reason::not_authorized, reason::topic_filter_invalid,
-            reason::packet_identifier_in_use};
+        const unsuback_reason_code codes[] = {reason::success,
+                                              reason::no_subscription_existed,
+                                              reason::unspecified_error,
+                                              reason::implementation_specific_error,
+                                              reason::not_authorized,
+                                              reason::topic_filter_invalid,
+                                              reason::packet_identifier_in_use};
         unsuback a;
         a.packet_id = 11;
         a.reason_codes = codes;
@@ -1108,7 +1183,8 @@ TEST_CASE("vectors: UNSUBACK", "[vectors][unsuback]") {
         auto got = collect(d.reason_codes);
         const std::uint8_t expected[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
         REQUIRE(got.size() == std::size(expected));
-        for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].value() == expected[i]);
+        for (std::size_t i = 0; i < got.size(); ++i)
+            CHECK(got[i].value() == expected[i]);
         // an UNSUBACK in 3.1.1 has no reason codes
         CHECK(encode_error(a, v311) == codec_errc::requires_v5);
     }
@@ -1123,7 +1199,8 @@ TEST_CASE("vectors: UNSUBACK", "[vectors][unsuback]") {
     }
     SECTION("5.0 errors") {
         CHECK(decode_error<unsuback>(hx("B0 03 00 0B 00"), v5) == codec_errc::no_reason_codes);
-        CHECK(decode_error<unsuback>(hx("B0 04 00 0B 00 01"), v5) == codec_errc::reason_code_not_allowed);
+        CHECK(decode_error<unsuback>(hx("B0 04 00 0B 00 01"), v5) ==
+              codec_errc::reason_code_not_allowed);
         unsuback a;
         a.packet_id = 1;
         CHECK(encode_error(a, v5) == codec_errc::no_reason_codes);
@@ -1148,7 +1225,8 @@ TEST_CASE("vectors: DISCONNECT", "[vectors][disconnect]") {
     SECTION("3.1.1 and 3.1") {
         for (auto v : {v31, v311}) {
             vector_both_ways(disconnect{}, v, hx("E0 00"));
-            CHECK(decode_error<disconnect>(hx("E0 01 00"), v) == codec_errc::remaining_length_not_zero);
+            CHECK(decode_error<disconnect>(hx("E0 01 00"), v) ==
+                  codec_errc::remaining_length_not_zero);
             CHECK(decode_error<disconnect>(hx("E2 00"), v) == codec_errc::fixed_header_flags);
         }
     }
@@ -1179,7 +1257,8 @@ TEST_CASE("vectors: DISCONNECT", "[vectors][disconnect]") {
             .set<property_id::reason_string>("bye"sv)
             .set<property_id::user_property>(ups);
         auto d = vector_both_ways(
-            a, v5, hx("E0 1A 8B 18 11 00 00 00 00 1C 00 03 'srv' 1F 00 03 'bye' 26 00 01 'k' 00 01 'v'"));
+            a, v5,
+            hx("E0 1A 8B 18 11 00 00 00 00 1C 00 03 'srv' 1F 00 03 'bye' 26 00 01 'k' 00 01 'v'"));
         CHECK(d.reason_code.value() == 0x8Bu);
         CHECK(d.properties.get<property_id::session_expiry_interval>() == 0u);
         CHECK(d.properties.get<property_id::server_reference>() == "srv"sv);
@@ -1190,12 +1269,14 @@ TEST_CASE("vectors: DISCONNECT", "[vectors][disconnect]") {
 
         disconnect n;
         n.properties.set<property_id::reason_string>("x"sv);
-        CHECK(vector_both_ways(n, v5, hx("E0 06 00 04 1F 00 01 'x'")).reason_code == reason::normal_disconnection);
+        CHECK(vector_both_ways(n, v5, hx("E0 06 00 04 1F 00 01 'x'")).reason_code ==
+              reason::normal_disconnection);
         CHECK(encode_error(n, v311) == codec_errc::requires_v5);
     }
     SECTION("5.0 errors") {
         CHECK(decode_error<disconnect>(hx("E0 01 10"), v5) == codec_errc::reason_code_not_allowed);
-        CHECK(decode_error<disconnect>(hx("E0 03 00 01 01"), v5) == codec_errc::property_not_allowed);
+        CHECK(decode_error<disconnect>(hx("E0 03 00 01 01"), v5) ==
+              codec_errc::property_not_allowed);
     }
 }
 
@@ -1219,7 +1300,8 @@ TEST_CASE("vectors: AUTH", "[vectors][auth]") {
         a.properties.set<property_id::authentication_method>("SCRAM"sv)
             .set<property_id::authentication_data>(bytes_view{data})
             .set<property_id::reason_string>("hi"sv);
-        auto d = vector_both_ways(a, v5, hx("F0 16 18 14 15 00 05 'SCRAM' 16 00 04 01 02 03 04 1F 00 02 'hi'"));
+        auto d = vector_both_ways(
+            a, v5, hx("F0 16 18 14 15 00 05 'SCRAM' 16 00 04 01 02 03 04 1F 00 02 'hi'"));
         CHECK(d.reason_code.value() == 0x18u);
         CHECK(d.properties.get<property_id::authentication_method>() == "SCRAM"sv);
         REQUIRE(d.properties.get<property_id::authentication_data>());
@@ -1264,22 +1346,26 @@ TEST_CASE("vectors: framing errors and decode_packet over a stream", "[vectors]"
     CHECK(std::holds_alternative<pingreq>(second->packet));
 
     // CONNECT protocol name and level
-    CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTX' 04 02 00 3C 00 01 'a'"), v311) == codec_errc::protocol_name);
-    CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTT' 06 02 00 3C 00 01 'a'"), v311) == codec_errc::protocol_level);
-    CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTT' 03 02 00 3C 00 01 'a'"), v311) == codec_errc::protocol_level);
-    CHECK(decode_error<connect>(hx("10 0F 00 06 'MQIsdp' 04 02 00 3C 00 01 'a'"), v311) == codec_errc::protocol_level);
+    CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTX' 04 02 00 3C 00 01 'a'"), v311) ==
+          codec_errc::protocol_name);
+    CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTT' 06 02 00 3C 00 01 'a'"), v311) ==
+          codec_errc::protocol_level);
+    CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTT' 03 02 00 3C 00 01 'a'"), v311) ==
+          codec_errc::protocol_level);
+    CHECK(decode_error<connect>(hx("10 0F 00 06 'MQIsdp' 04 02 00 3C 00 01 'a'"), v311) ==
+          codec_errc::protocol_level);
     CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTT' 04 03 00 3C 00 01 'a'"), v311) ==
           codec_errc::connect_reserved_flag);
     CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTT' 04 0A 00 3C 00 01 'a'"), v311) ==
           codec_errc::will_flags_without_will);
     CHECK(decode_error<connect>(hx("10 0D 00 04 'MQTT' 04 22 00 3C 00 01 'a'"), v311) ==
           codec_errc::will_flags_without_will);
-    CHECK(decode_error<connect>(hx("10 12 00 04 'MQTT' 04 1E 00 3C 00 01 'a' 00 01 't' 00 00"), v311) ==
-          codec_errc::will_qos_invalid);
+    CHECK(decode_error<connect>(hx("10 12 00 04 'MQTT' 04 1E 00 3C 00 01 'a' 00 01 't' 00 00"),
+                                v311) == codec_errc::will_qos_invalid);
     CHECK(decode_error<connect>(hx("10 0C 00 04 'MQTT' 04 00 00 3C 00 00"), v311) ==
           codec_errc::empty_client_id_without_clean_session);
     CHECK(decode_error<connect>(hx("10 0E 00 06 'MQIsdp' 03 02 00 3C 00 00"), v31) ==
           codec_errc::client_identifier_length);
-    CHECK(decode_error<connect>(hx("10 12 00 04 'MQTT' 04 06 00 3C 00 01 'a' 00 01 '#' 00 00"), v311) ==
-          codec_errc::topic_name_wildcard);
+    CHECK(decode_error<connect>(hx("10 12 00 04 'MQTT' 04 06 00 3C 00 01 'a' 00 01 '#' 00 00"),
+                                v311) == codec_errc::topic_name_wildcard);
 }

@@ -97,9 +97,12 @@ void append_json_string(std::string& out, std::string_view s) {
 std::string snake_case(std::string_view name) {
     std::string out;
     for (char ch : name) {
-        if (ch == ' ' || ch == '-') out += '_';
-        else if (ch >= 'A' && ch <= 'Z') out += static_cast<char>(ch - 'A' + 'a');
-        else out += ch;
+        if (ch == ' ' || ch == '-')
+            out += '_';
+        else if (ch >= 'A' && ch <= 'Z')
+            out += static_cast<char>(ch - 'A' + 'a');
+        else
+            out += ch;
     }
     return out;
 }
@@ -122,7 +125,8 @@ void append_properties(std::string& out, const property_set<S>& set, protocol_ve
             in_array = false;
         }
         if (!(in_array && id == open)) {
-            if (!first) out += ',';
+            if (!first)
+                out += ',';
             first = false;
             append_json_string(out, snake_case(to_string(id)));
             out += ':';
@@ -136,7 +140,8 @@ void append_properties(std::string& out, const property_set<S>& set, protocol_ve
         }
         append_value(out, value, version);
     });
-    if (in_array) out += ']';
+    if (in_array)
+        out += ']';
     out += '}';
 }
 
@@ -169,13 +174,15 @@ void append_value(std::string& out, const V& v, protocol_version version) {
         out += '[';
         bool first = true;
         for (const auto& e : v) {
-            if (!first) out += ',';
+            if (!first)
+                out += ',';
             first = false;
             if constexpr (std::is_same_v<typename V::value_type, subscription>) {
                 out += '{';
                 bool first_field = true;
                 visit_entry(e, version, [&](std::string_view name, const auto& value) {
-                    if (!first_field) out += ',';
+                    if (!first_field)
+                        out += ',';
                     first_field = false;
                     append_json_string(out, name);
                     out += ':';
@@ -199,7 +206,8 @@ void append_fields(std::string& out, const P& p, protocol_version v) {
     bool saw_reason_code = false;
     bool saw_properties = false;
     auto field = [&](std::string_view name, const auto& value) {
-        if (!first) out += ',';
+        if (!first)
+            out += ',';
         first = false;
         append_json_string(out, name);
         out += ':';
@@ -211,10 +219,16 @@ void append_fields(std::string& out, const P& p, protocol_version v) {
         field(name, value);
     });
     // The MQTT 5 short forms (see the comment at the top).
-    if constexpr (requires { p.reason_code; p.properties; } && !std::is_same_v<P, connack>) {
+    if constexpr (requires {
+                      p.reason_code;
+                      p.properties;
+                  } &&
+                  !std::is_same_v<P, connack>) {
         if (v == protocol_version::v5) {
-            if (!saw_reason_code) field("reason_code", p.reason_code);
-            if (!saw_properties) field("properties", p.properties);
+            if (!saw_reason_code)
+                field("reason_code", p.reason_code);
+            if (!saw_properties)
+                field("properties", p.properties);
         }
     }
     out += '}';
@@ -239,9 +253,12 @@ void append_reencoded(std::string& out, const P& p, protocol_version v) {
 }
 
 int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -252,7 +269,8 @@ void error_line(std::string& out, std::string_view message) {
 }
 
 void process_line(std::string_view line, std::string& out) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+        line.remove_suffix(1);
     const auto space = line.find(' ');
     if (space == std::string_view::npos || space != 1 || line[0] < '3' || line[0] > '5') {
         error_line(out, "driver: expected '<version 3|4|5> <hex>'");
@@ -280,7 +298,8 @@ void process_line(std::string_view line, std::string& out) {
         return;
     }
     if (decoded->size != bytes.size()) {
-        error_line(out, "driver: " + std::to_string(bytes.size() - decoded->size) + " bytes after the packet");
+        error_line(out, "driver: " + std::to_string(bytes.size() - decoded->size) +
+                            " bytes after the packet");
         return;
     }
     std::visit([&](const auto& p) { append_reencoded(out, p, version); }, decoded->packet);
@@ -294,7 +313,8 @@ int main() {
     std::string line;
     std::string out;
     while (std::getline(std::cin, line)) {
-        if (line.empty()) continue;
+        if (line.empty())
+            continue;
         process_line(line, out);
         if (out.size() > (1u << 16)) {
             std::fwrite(out.data(), 1, out.size(), stdout);

@@ -33,27 +33,34 @@ namespace ctmqtt {
 
 /// A type with a packet description.
 template <class P>
-concept packet = requires { description<P>::type; };
+concept packet = requires {
+    description<P>::type;
+};
 
 template <packet P>
 inline constexpr packet_type packet_type_of = description<P>::type;
 
 /// Every packet type, in packet-type order.
-using any_packet = std::variant<connect, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback,
-                                unsubscribe, unsuback, pingreq, pingresp, disconnect, auth>;
+using any_packet =
+    std::variant<connect, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback,
+                 unsubscribe, unsuback, pingreq, pingresp, disconnect, auth>;
 
 namespace detail {
 
 template <packet P>
 constexpr protocol_version effective_version(const P& p, protocol_version v) noexcept {
-    if constexpr (requires { p.version; }) return p.version; // CONNECT carries its own
-    else return v;
+    if constexpr (requires { p.version; })
+        return p.version; // CONNECT carries its own
+    else
+        return v;
 }
 
 template <packet P>
 constexpr bool exists_in(protocol_version v) noexcept {
-    if constexpr (requires { description<P>::since; }) return v >= description<P>::since;
-    else return true;
+    if constexpr (requires { description<P>::since; })
+        return v >= description<P>::since;
+    else
+        return true;
 }
 
 template <packet P>
@@ -77,8 +84,10 @@ constexpr std::size_t encoded_size(const P& p, protocol_version v) noexcept {
 /// What encode() writes into the buffer: everything but PUBLISH's payload.
 template <packet P>
 constexpr std::size_t header_size(const P& p, protocol_version v) noexcept {
-    if constexpr (std::is_same_v<P, publish>) return encoded_size(p, v) - p.payload.size();
-    else return encoded_size(p, v);
+    if constexpr (std::is_same_v<P, publish>)
+        return encoded_size(p, v) - p.payload.size();
+    else
+        return encoded_size(p, v);
 }
 
 namespace detail {
@@ -87,11 +96,15 @@ namespace detail {
 template <packet P>
 std::error_code check_sized(const P& p, protocol_version v, std::size_t& remaining) noexcept {
     constexpr auto type = packet_type_of<P>;
-    if (!exists_in<P>(v)) return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
-    if (auto f = description<P>::header::check(p, v)) return f.in(type);
-    if (auto f = codec_of<P>::check(p, v)) return f.in(type);
+    if (!exists_in<P>(v))
+        return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(type));
+    if (auto f = description<P>::header::check(p, v))
+        return f.in(type);
+    if (auto f = codec_of<P>::check(p, v))
+        return f.in(type);
     remaining = codec_of<P>::size(p, v);
-    if (remaining > max_variable_byte_integer) return make_error_code(codec_errc::packet_too_large, type);
+    if (remaining > max_variable_byte_integer)
+        return make_error_code(codec_errc::packet_too_large, type);
     return {};
 }
 
@@ -115,16 +128,20 @@ struct encoded_packet {
 /// Encodes `p` for version `v` into `buffer`, which needs header_size(p, v)
 /// bytes. Refuses a packet that check() rejects.
 template <packet P>
-result<encoded_packet> encode(const P& p, protocol_version v, std::span<std::byte> buffer) noexcept {
+result<encoded_packet> encode(const P& p, protocol_version v,
+                              std::span<std::byte> buffer) noexcept {
     v = detail::effective_version(p, v);
     constexpr auto type = packet_type_of<P>;
     std::size_t rl = 0;
-    if (auto ec = detail::check_sized(p, v, rl)) return ec;
+    if (auto ec = detail::check_sized(p, v, rl))
+        return ec;
     const auto head = 1 + wire::varint::size(static_cast<std::uint32_t>(rl));
     bytes_view payload{};
-    if constexpr (std::is_same_v<P, publish>) payload = p.payload;
+    if constexpr (std::is_same_v<P, publish>)
+        payload = p.payload;
     const auto needed = head + rl - payload.size();
-    if (buffer.size() < needed) return make_error_code(codec_errc::buffer_too_small, type);
+    if (buffer.size() < needed)
+        return make_error_code(codec_errc::buffer_too_small, type);
     std::byte* out = buffer.data();
     out = wire::put(out, static_cast<std::uint8_t>((static_cast<unsigned>(type) << 4) |
                                                    description<P>::header::encode(p, v)));
@@ -140,7 +157,9 @@ struct fixed_header {
     std::uint32_t remaining_length = 0;
     std::uint8_t length = 0; ///< bytes taken by the fixed header itself (2..5)
 
-    constexpr std::size_t packet_size() const noexcept { return length + std::size_t{remaining_length}; }
+    constexpr std::size_t packet_size() const noexcept {
+        return length + std::size_t{remaining_length};
+    }
 };
 
 namespace detail {
@@ -149,11 +168,13 @@ namespace detail {
 // h.length == 0 means more bytes are needed.
 inline fault parse_header(bytes_view data, protocol_version v, fixed_header& h) noexcept {
     h.length = 0;
-    if (data.empty()) return {};
+    if (data.empty())
+        return {};
     const auto first = static_cast<std::uint8_t>(data[0]);
     h.type = static_cast<packet_type>(first >> 4);
     h.flags = static_cast<std::uint8_t>(first & 0x0F);
-    if (h.type == packet_type::reserved || (h.type == packet_type::auth && v != protocol_version::v5))
+    if (h.type == packet_type::reserved ||
+        (h.type == packet_type::auth && v != protocol_version::v5))
         return {codec_errc::reserved_packet_type, static_cast<std::uint8_t>(first >> 4)};
     const std::byte* p = data.data() + 1;
     if (auto f = wire::varint::read(p, data.data() + data.size(), h.remaining_length))
@@ -171,10 +192,13 @@ inline std::error_code header_error(fault f, const fixed_header& h) noexcept {
 /// Parses the fixed header at the start of `data`. nullopt: more bytes are
 /// needed to know it. Errors: a reserved packet type, a remaining length of
 /// more than 4 bytes or not in its shortest form.
-inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, protocol_version v) noexcept {
+inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data,
+                                                              protocol_version v) noexcept {
     fixed_header h;
-    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
-    if (h.length == 0) return std::optional<fixed_header>{};
+    if (auto f = detail::parse_header(data, v, h))
+        return detail::header_error(f, h);
+    if (h.length == 0)
+        return std::optional<fixed_header>{};
     return std::optional<fixed_header>{h};
 }
 
@@ -182,17 +206,23 @@ inline result<std::optional<fixed_header>> parse_fixed_header(bytes_view data, p
 /// `body` is exactly the remaining length. For CONNECT, `v` is ignored: the
 /// packet says its own version.
 template <packet P>
-std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v, P& out) noexcept {
+std::error_code decode_body(const fixed_header& header, bytes_view body, protocol_version v,
+                            P& out) noexcept {
     constexpr auto type = packet_type_of<P>;
     if (header.type != type)
-        return make_error_code(codec_errc::packet_type_mismatch, type, static_cast<unsigned>(header.type));
+        return make_error_code(codec_errc::packet_type_mismatch, type,
+                               static_cast<unsigned>(header.type));
     if (!detail::exists_in<P>(v))
-        return make_error_code(codec_errc::reserved_packet_type, type, static_cast<unsigned>(header.type));
-    if (auto f = description<P>::header::decode(out, v, header.flags)) return f.in(type);
+        return make_error_code(codec_errc::reserved_packet_type, type,
+                               static_cast<unsigned>(header.type));
+    if (auto f = description<P>::header::decode(out, v, header.flags))
+        return f.in(type);
     wire::reader r{body};
-    if (auto f = detail::codec_of<P>::read(out, r, v)) return f.in(type);
+    if (auto f = detail::codec_of<P>::read(out, r, v))
+        return f.in(type);
     if (!r.empty())
-        return make_error_code(r.pos == body.data() ? codec_errc::remaining_length_not_zero : codec_errc::trailing_bytes,
+        return make_error_code(r.pos == body.data() ? codec_errc::remaining_length_not_zero
+                                                    : codec_errc::trailing_bytes,
                                type);
     return {};
 }
@@ -206,13 +236,16 @@ struct decoded_packet {
 namespace detail {
 
 template <std::size_t I = 0>
-std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_version v, any_packet& out) {
+std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_version v,
+                          any_packet& out) {
     if constexpr (I < std::variant_size_v<any_packet>) {
         using P = std::variant_alternative_t<I, any_packet>;
-        if (packet_type_of<P> == h.type) return decode_body(h, body, v, out.emplace<I>());
+        if (packet_type_of<P> == h.type)
+            return decode_body(h, body, v, out.emplace<I>());
         return decode_as<I + 1>(h, body, v, out);
     } else {
-        return make_error_code(codec_errc::reserved_packet_type, packet_type::reserved, static_cast<unsigned>(h.type));
+        return make_error_code(codec_errc::reserved_packet_type, packet_type::reserved,
+                               static_cast<unsigned>(h.type));
     }
 }
 
@@ -221,11 +254,15 @@ std::error_code decode_as(const fixed_header& h, bytes_view body, protocol_versi
 /// Decodes the first packet in `data` into `out`. The input must hold the
 /// whole packet: a remaining length beyond the data is an error (a stream
 /// reader uses parse_fixed_header to wait for more bytes instead).
-inline std::error_code decode_packet(bytes_view data, protocol_version v, decoded_packet& out) noexcept {
+inline std::error_code decode_packet(bytes_view data, protocol_version v,
+                                     decoded_packet& out) noexcept {
     fixed_header h;
-    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
-    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type::reserved);
-    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
+    if (auto f = detail::parse_header(data, v, h))
+        return detail::header_error(f, h);
+    if (h.length == 0)
+        return make_error_code(codec_errc::incomplete_packet, packet_type::reserved);
+    if (h.packet_size() > data.size())
+        return make_error_code(codec_errc::incomplete_packet, h.type);
     out.size = h.packet_size();
     return detail::decode_as(h, data.subspan(h.length, h.remaining_length), v, out.packet);
 }
@@ -233,7 +270,8 @@ inline std::error_code decode_packet(bytes_view data, protocol_version v, decode
 /// Decodes the first packet in `data` (see the overload above).
 inline result<decoded_packet> decode_packet(bytes_view data, protocol_version v) noexcept {
     result<decoded_packet> out{std::in_place};
-    if (auto ec = decode_packet(data, v, *out)) out = ec;
+    if (auto ec = decode_packet(data, v, *out))
+        out = ec;
     return out; // one return of one object: never moved
 }
 
@@ -243,10 +281,14 @@ inline result<decoded_packet> decode_packet(bytes_view data, protocol_version v)
 template <packet P>
 std::error_code decode(bytes_view data, protocol_version v, P& out) noexcept {
     fixed_header h;
-    if (auto f = detail::parse_header(data, v, h)) return detail::header_error(f, h);
-    if (h.length == 0) return make_error_code(codec_errc::incomplete_packet, packet_type_of<P>);
-    if (h.packet_size() > data.size()) return make_error_code(codec_errc::incomplete_packet, h.type);
-    if (h.packet_size() < data.size()) return make_error_code(codec_errc::trailing_bytes, h.type);
+    if (auto f = detail::parse_header(data, v, h))
+        return detail::header_error(f, h);
+    if (h.length == 0)
+        return make_error_code(codec_errc::incomplete_packet, packet_type_of<P>);
+    if (h.packet_size() > data.size())
+        return make_error_code(codec_errc::incomplete_packet, h.type);
+    if (h.packet_size() < data.size())
+        return make_error_code(codec_errc::trailing_bytes, h.type);
     return decode_body(h, data.subspan(h.length), v, out);
 }
 
@@ -254,7 +296,8 @@ std::error_code decode(bytes_view data, protocol_version v, P& out) noexcept {
 template <packet P>
 result<P> decode(bytes_view data, protocol_version v) noexcept {
     result<P> out{std::in_place};
-    if (auto ec = decode(data, v, *out)) out = ec;
+    if (auto ec = decode(data, v, *out))
+        out = ec;
     return out; // one return of one object: constructed in the caller's storage, never moved
 }
 

@@ -48,8 +48,12 @@ struct fixed_string {
 // ---------------------------------------------------------------- presence
 
 inline constexpr auto always = [](const auto&, protocol_version) { return true; };
-inline constexpr auto v5_only = [](const auto&, protocol_version v) { return v == protocol_version::v5; };
-inline constexpr auto before_v5 = [](const auto&, protocol_version v) { return v != protocol_version::v5; };
+inline constexpr auto v5_only = [](const auto&, protocol_version v) {
+    return v == protocol_version::v5;
+};
+inline constexpr auto before_v5 = [](const auto&, protocol_version v) {
+    return v != protocol_version::v5;
+};
 
 /// Present when Pred(packet, version) holds, on both sides; with V5Only, only
 /// in MQTT 5 (a value set for an older version is then refused, not dropped).
@@ -66,7 +70,9 @@ struct when {
     }
     /// Would the field be written if the version were 5.0?
     template <class P>
-    static constexpr bool in_v5(const P& p) noexcept { return Pred(p, protocol_version::v5); }
+    static constexpr bool in_v5(const P& p) noexcept {
+        return Pred(p, protocol_version::v5);
+    }
 };
 
 /// MQTT 5 short forms (§3.4.2.1 and siblings): written when Pred holds, read
@@ -75,7 +81,9 @@ template <auto Pred>
 struct tail_when {
     static constexpr bool v5_feature = true;
     template <class P>
-    static constexpr bool in_v5(const P& p) noexcept { return Pred(p, protocol_version::v5); }
+    static constexpr bool in_v5(const P& p) noexcept {
+        return Pred(p, protocol_version::v5);
+    }
     template <class P>
     static constexpr bool encode(const P& p, protocol_version v) noexcept {
         return v == protocol_version::v5 && Pred(p, v);
@@ -95,9 +103,13 @@ using present_in_v5 = when<always, true>;
 template <auto M>
 struct member {
     template <class P>
-    static constexpr const auto& get(const P& p) noexcept { return p.*M; }
+    static constexpr const auto& get(const P& p) noexcept {
+        return p.*M;
+    }
     template <class P>
-    static constexpr auto& ref(P& p) noexcept { return p.*M; }
+    static constexpr auto& ref(P& p) noexcept {
+        return p.*M;
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
         p.*M = v;
@@ -109,7 +121,9 @@ struct member {
 template <auto M>
 struct optional_value {
     template <class P>
-    static constexpr const auto& get(const P& p) noexcept { return *(p.*M); }
+    static constexpr const auto& get(const P& p) noexcept {
+        return *(p.*M);
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
         p.*M = v;
@@ -122,9 +136,13 @@ struct optional_value {
 template <auto Outer, auto Inner>
 struct in_optional {
     template <class P>
-    static constexpr const auto& get(const P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    static constexpr const auto& get(const P& p) noexcept {
+        return (*(p.*Outer)).*Inner;
+    }
     template <class P>
-    static constexpr auto& ref(P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    static constexpr auto& ref(P& p) noexcept {
+        return (*(p.*Outer)).*Inner;
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
         (*(p.*Outer)).*Inner = v;
@@ -136,11 +154,15 @@ struct in_optional {
 template <auto M>
 struct has_value {
     template <class P>
-    static constexpr bool get(const P& p) noexcept { return (p.*M).has_value(); }
+    static constexpr bool get(const P& p) noexcept {
+        return (p.*M).has_value();
+    }
     template <class P>
     static constexpr fault set(P& p, bool present) noexcept {
-        if (present) (p.*M).emplace();
-        else (p.*M).reset();
+        if (present)
+            (p.*M).emplace();
+        else
+            (p.*M).reset();
         return {};
     }
 };
@@ -155,10 +177,13 @@ struct optional_member {
         return (p.*Outer) ? (*(p.*Outer)).*Inner : V{};
     }
     template <class P>
-    static constexpr auto& ref(P& p) noexcept { return (*(p.*Outer)).*Inner; }
+    static constexpr auto& ref(P& p) noexcept {
+        return (*(p.*Outer)).*Inner;
+    }
     template <class P, class V>
     static constexpr fault set(P& p, const V& v) noexcept {
-        if (!(p.*Outer)) return v == V{} ? fault{} : fault{AbsentRule};
+        if (!(p.*Outer))
+            return v == V{} ? fault{} : fault{AbsentRule};
         (*(p.*Outer)).*Inner = v;
         return {};
     }
@@ -171,12 +196,16 @@ template <class T>
 struct bit_value {
     static constexpr unsigned to(T v) noexcept { return static_cast<unsigned>(v); }
     static constexpr bool valid(unsigned raw) noexcept {
-        if constexpr (std::is_same_v<T, qos> || std::is_same_v<T, retain_handling>) return raw <= 2;
-        else return true;
+        if constexpr (std::is_same_v<T, qos> || std::is_same_v<T, retain_handling>)
+            return raw <= 2;
+        else
+            return true;
     }
     static constexpr T from(unsigned raw) noexcept {
-        if constexpr (std::is_same_v<T, bool>) return raw != 0;
-        else return static_cast<T>(raw);
+        if constexpr (std::is_same_v<T, bool>)
+            return raw != 0;
+        else
+            return static_cast<T>(raw);
     }
 };
 
@@ -184,8 +213,9 @@ struct bit_value {
 /// bit_value rejects is the fault Invalid. Where Present does not hold (e.g.
 /// 5.0-only subscription options in 3.1.1) the bits are reserved: non-zero is
 /// the fault Reserved.
-template <fixed_string Name, class Acc, unsigned Shift, unsigned Width, codec_errc Invalid = codec_errc{},
-          auto Present = always, codec_errc Reserved = codec_errc{}>
+template <fixed_string Name, class Acc, unsigned Shift, unsigned Width,
+          codec_errc Invalid = codec_errc{}, auto Present = always,
+          codec_errc Reserved = codec_errc{}>
 struct bits {
     static constexpr std::string_view name = Name.view();
     static constexpr unsigned mask = (1u << Width) - 1u;
@@ -195,27 +225,33 @@ struct bits {
 
     template <class P>
     static constexpr unsigned encode(const P& p, protocol_version v) noexcept {
-        if (!Present(p, v)) return 0;
+        if (!Present(p, v))
+            return 0;
         return (bit_value<value_t<P>>::to(Acc::get(p)) & mask) << Shift;
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
         const unsigned raw = bit_value<value_t<P>>::to(Acc::get(p));
         // Set on a version without these bits: refused, not dropped (they decode as reserved bits).
-        if (!Present(p, v)) return raw != 0 ? fault{codec_errc::requires_v5} : fault{};
-        if (raw > mask || !bit_value<value_t<P>>::valid(raw)) return Invalid;
+        if (!Present(p, v))
+            return raw != 0 ? fault{codec_errc::requires_v5} : fault{};
+        if (raw > mask || !bit_value<value_t<P>>::valid(raw))
+            return Invalid;
         return {};
     }
     template <class P>
     static constexpr fault decode(P& p, protocol_version v, unsigned byte) noexcept {
         const unsigned raw = (byte >> Shift) & mask;
-        if (!Present(p, v)) return raw != 0 ? fault{Reserved} : fault{};
-        if (!bit_value<value_t<P>>::valid(raw)) return Invalid;
+        if (!Present(p, v))
+            return raw != 0 ? fault{Reserved} : fault{};
+        if (!bit_value<value_t<P>>::valid(raw))
+            return Invalid;
         return Acc::set(p, bit_value<value_t<P>>::from(raw));
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Present(p, v)) f(name, Acc::get(p));
+        if (Present(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -224,9 +260,13 @@ template <unsigned Shift, unsigned Width, codec_errc Rule, unsigned Value = 0>
 struct reserved_bits {
     static constexpr unsigned mask = (1u << Width) - 1u;
     template <class P>
-    static constexpr unsigned encode(const P&, protocol_version) noexcept { return Value << Shift; }
+    static constexpr unsigned encode(const P&, protocol_version) noexcept {
+        return Value << Shift;
+    }
     template <class P>
-    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    static constexpr fault check(const P&, protocol_version) noexcept {
+        return {};
+    }
     template <class P>
     static constexpr fault decode(P&, protocol_version, unsigned byte) noexcept {
         return ((byte >> Shift) & mask) == Value ? fault{} : fault{Rule};
@@ -241,9 +281,13 @@ struct reserved_bits {
 template <std::uint8_t Flags>
 struct fixed_flags {
     template <class P>
-    static constexpr std::uint8_t encode(const P&, protocol_version) noexcept { return Flags; }
+    static constexpr std::uint8_t encode(const P&, protocol_version) noexcept {
+        return Flags;
+    }
     template <class P>
-    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    static constexpr fault check(const P&, protocol_version) noexcept {
+        return {};
+    }
     template <class P>
     static constexpr fault decode(P&, protocol_version, unsigned flags) noexcept {
         return flags == Flags ? fault{} : fault{codec_errc::fixed_header_flags};
@@ -282,8 +326,10 @@ struct header_bits {
 /// True if v is its type's default (empty for views).
 template <class V>
 constexpr bool is_default_value(const V& v) noexcept {
-    if constexpr (requires { v.empty(); }) return v.empty();
-    else return v == V{};
+    if constexpr (requires { v.empty(); })
+        return v.empty();
+    else
+        return v == V{};
 }
 
 /// For a field absent in version v: a value that only MQTT 5 can carry is
@@ -292,7 +338,8 @@ constexpr bool is_default_value(const V& v) noexcept {
 template <class Presence, class P>
 constexpr fault check_absent(const P& p, protocol_version v, auto is_default) noexcept {
     if constexpr (Presence::v5_feature) {
-        if (v != protocol_version::v5 && Presence::in_v5(p) && !is_default()) return codec_errc::requires_v5;
+        if (v != protocol_version::v5 && Presence::in_v5(p) && !is_default())
+            return codec_errc::requires_v5;
     }
     return {};
 }
@@ -301,7 +348,8 @@ constexpr fault check_absent(const P& p, protocol_version v, auto is_default) no
 /// with an extra semantic check Check(value, packet, version) -> fault.
 inline constexpr auto no_check = [](const auto&, const auto&, protocol_version) { return fault{}; };
 
-template <fixed_string Name, class Acc, class Wire, class Presence = present_always, auto Check = no_check>
+template <fixed_string Name, class Acc, class Wire, class Presence = present_always,
+          auto Check = no_check>
 struct field {
     static constexpr std::string_view name = Name.view();
     static constexpr bool is_payload = false;
@@ -318,20 +366,25 @@ struct field {
     static constexpr fault check(const P& p, protocol_version v) noexcept {
         if (!Presence::encode(p, v))
             return check_absent<Presence>(p, v, [&] { return is_default_value(Acc::get(p)); });
-        if (auto f = Wire::check(Acc::get(p))) return f;
+        if (auto f = Wire::check(Acc::get(p)))
+            return f;
         return Check(Acc::get(p), p, v);
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         typename Wire::value_type value{};
-        if (auto f = Wire::read(r, value)) return f;
-        if (auto f = Check(value, p, v)) return f;
+        if (auto f = Wire::read(r, value))
+            return f;
+        if (auto f = Check(value, p, v))
+            return f;
         return Acc::set(p, value);
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) f(name, Acc::get(p));
+        if (Presence::encode(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -348,28 +401,33 @@ struct flags_byte {
     }
     template <class P>
     static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
-        if (!Presence::encode(p, v)) return out;
+        if (!Presence::encode(p, v))
+            return out;
         return wire::put(out, static_cast<std::uint8_t>((Bits::encode(p, v) | ... | 0u)));
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return {};
+        if (!Presence::encode(p, v))
+            return {};
         fault f;
         (void)((f = Bits::check(p, v)) || ...);
         return f;
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         std::uint8_t byte = 0;
-        if (auto f = wire::u8::read(r, byte)) return f;
+        if (auto f = wire::u8::read(r, byte))
+            return f;
         fault f;
         (void)((f = Bits::decode(p, v, byte)) || ...);
         return f;
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) (Bits::visit(p, v, f), ...);
+        if (Presence::encode(p, v))
+            (Bits::visit(p, v, f), ...);
     }
 };
 
@@ -389,17 +447,20 @@ struct properties {
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
+        if (!Presence::encode(p, v))
+            return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
         return Acc::get(p).check(); // its size is checked with the packet's remaining length
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         return Acc::ref(p).read(r);
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) f(name, Acc::get(p));
+        if (Presence::encode(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -415,41 +476,52 @@ struct list {
 
     template <class P>
     static constexpr std::size_t size(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return 0;
+        if (!Presence::encode(p, v))
+            return 0;
         std::size_t n = 0;
-        for (const auto& e : Acc::get(p)) n += list_t<P>::codec::size(e, v);
+        for (const auto& e : Acc::get(p))
+            n += list_t<P>::codec::size(e, v);
         return n;
     }
     template <class P>
     static std::byte* write(const P& p, protocol_version v, std::byte* out) noexcept {
-        if (!Presence::encode(p, v)) return out;
-        for (const auto& e : Acc::get(p)) out = list_t<P>::codec::write(e, v, out);
+        if (!Presence::encode(p, v))
+            return out;
+        for (const auto& e : Acc::get(p))
+            out = list_t<P>::codec::write(e, v, out);
         return out;
     }
     template <class P>
     static constexpr fault check(const P& p, protocol_version v) noexcept {
-        if (!Presence::encode(p, v)) return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
-        if (Acc::get(p).empty()) return EmptyRule;
+        if (!Presence::encode(p, v))
+            return check_absent<Presence>(p, v, [&] { return Acc::get(p).empty(); });
+        if (Acc::get(p).empty())
+            return EmptyRule;
         for (const auto& e : Acc::get(p))
-            if (auto f = list_t<P>::codec::check(e, v)) return f;
+            if (auto f = list_t<P>::codec::check(e, v))
+                return f;
         return {};
     }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version& v) noexcept {
-        if (!Presence::decode(p, v, r)) return {};
+        if (!Presence::decode(p, v, r))
+            return {};
         const auto* begin = r.pos;
         std::uint32_t count = 0;
         while (!r.empty()) {
             typename list_t<P>::value_type entry{};
-            if (auto f = list_t<P>::codec::read(r, entry, v)) return f;
+            if (auto f = list_t<P>::codec::read(r, entry, v))
+                return f;
             ++count;
         }
-        if (count == 0) return EmptyRule;
+        if (count == 0)
+            return EmptyRule;
         return Acc::set(p, list_t<P>::from_wire(begin, r.pos, count, v));
     }
     template <class P, class F>
     static constexpr void visit(const P& p, protocol_version v, F& f) {
-        if (Presence::encode(p, v)) f(name, Acc::get(p));
+        if (Presence::encode(p, v))
+            f(name, Acc::get(p));
     }
 };
 
@@ -461,11 +533,17 @@ struct payload {
     static constexpr bool is_payload = true;
 
     template <class P>
-    static constexpr std::size_t size(const P& p, protocol_version) noexcept { return Acc::get(p).size(); }
+    static constexpr std::size_t size(const P& p, protocol_version) noexcept {
+        return Acc::get(p).size();
+    }
     template <class P>
-    static std::byte* write(const P&, protocol_version, std::byte* out) noexcept { return out; }
+    static std::byte* write(const P&, protocol_version, std::byte* out) noexcept {
+        return out;
+    }
     template <class P>
-    static constexpr fault check(const P&, protocol_version) noexcept { return {}; }
+    static constexpr fault check(const P&, protocol_version) noexcept {
+        return {};
+    }
     template <class P>
     static constexpr fault read(P& p, wire::reader& r, protocol_version&) noexcept {
         const bytes_view rest{r.pos, r.remaining()};
@@ -473,7 +551,9 @@ struct payload {
         return Acc::set(p, rest);
     }
     template <class P, class F>
-    static constexpr void visit(const P& p, protocol_version, F& f) { f(name, Acc::get(p)); }
+    static constexpr void visit(const P& p, protocol_version, F& f) {
+        f(name, Acc::get(p));
+    }
 };
 
 // ---------------------------------------------------------------- semantic wire types
@@ -485,16 +565,22 @@ struct reason_code_wire {
     using value_type = basic_reason_code<P>;
     static constexpr std::size_t size(value_type) noexcept { return 1; }
     static constexpr std::size_t size(value_type, protocol_version) noexcept { return 1; }
-    static constexpr std::byte* write(value_type c, std::byte* out) noexcept { return wire::put(out, c.value()); }
-    static constexpr std::byte* write(value_type c, protocol_version, std::byte* out) noexcept { return write(c, out); }
+    static constexpr std::byte* write(value_type c, std::byte* out) noexcept {
+        return wire::put(out, c.value());
+    }
+    static constexpr std::byte* write(value_type c, protocol_version, std::byte* out) noexcept {
+        return write(c, out);
+    }
     static constexpr fault check(value_type c, protocol_version v = protocol_version::v5) noexcept {
         if (v != protocol_version::v5 && !allowed_before_v5(c.value(), v))
             return {codec_errc::reason_code_not_allowed, c.value()};
         return {};
     }
-    static constexpr fault read(wire::reader& r, value_type& c, protocol_version v = protocol_version::v5) noexcept {
+    static constexpr fault read(wire::reader& r, value_type& c,
+                                protocol_version v = protocol_version::v5) noexcept {
         std::uint8_t raw = 0;
-        if (auto f = wire::u8::read(r, raw)) return f;
+        if (auto f = wire::u8::read(r, raw))
+            return f;
         auto code = value_type::from_value(raw);
         if (!code || (v != protocol_version::v5 && !allowed_before_v5(raw, v)))
             return {codec_errc::reason_code_not_allowed, raw};
@@ -505,7 +591,8 @@ struct reason_code_wire {
 private:
     // SUBACK failure 0x80 arrived with 3.1.1 (§3.9.3); 3.1 grants QoS 0-2 only.
     static constexpr bool allowed_before_v5(std::uint8_t raw, protocol_version v) noexcept {
-        return raw <= 2 || (raw == 0x80 && P == packet_type::suback && v == protocol_version::v3_1_1);
+        return raw <= 2 ||
+               (raw == 0x80 && P == packet_type::suback && v == protocol_version::v3_1_1);
     }
 };
 
@@ -522,7 +609,8 @@ struct return_code_wire {
     }
     static constexpr fault read(wire::reader& r, value_type& c) noexcept {
         std::uint8_t raw = 0;
-        if (auto f = wire::u8::read(r, raw)) return f;
+        if (auto f = wire::u8::read(r, raw))
+            return f;
         c = static_cast<connect_return_code>(raw);
         return check(c);
     }
@@ -546,35 +634,44 @@ struct rule_list {};
 
 // ---------------------------------------------------------------- generic codec
 
-template <class P, class Fields = typename description<P>::fields, class Rules = typename description<P>::rules>
+template <class P, class Fields = typename description<P>::fields,
+          class Rules = typename description<P>::rules>
 struct record_codec;
 
 /// Encoder, decoder, size and check of a record, generated from its fields and rules.
 template <class P, class... F, class... R>
 struct record_codec<P, field_list<F...>, rule_list<R...>> {
-    static constexpr std::size_t size([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v) noexcept { return (F::size(p, v) + ... + 0); }
+    static constexpr std::size_t size([[maybe_unused]] const P& p,
+                                      [[maybe_unused]] protocol_version v) noexcept {
+        return (F::size(p, v) + ... + 0);
+    }
 
-    static std::byte* write([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v, std::byte* out) noexcept {
+    static std::byte* write([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v,
+                            std::byte* out) noexcept {
         ((out = F::write(p, v, out)), ...);
         return out;
     }
 
-    static constexpr fault check([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v) noexcept {
+    static constexpr fault check([[maybe_unused]] const P& p,
+                                 [[maybe_unused]] protocol_version v) noexcept {
         fault f;
         (void)(((f = F::check(p, v)) || ...) || ((f = R::check(p, v)) || ...));
         return f;
     }
 
     /// Reads every field; `v` may change while reading (CONNECT's protocol level).
-    static constexpr fault read([[maybe_unused]] P& p, [[maybe_unused]] wire::reader& r, [[maybe_unused]] protocol_version& v) noexcept {
+    static constexpr fault read([[maybe_unused]] P& p, [[maybe_unused]] wire::reader& r,
+                                [[maybe_unused]] protocol_version& v) noexcept {
         fault f;
-        if ((... || (f = F::read(p, r, v)))) return f;
+        if ((... || (f = F::read(p, r, v))))
+            return f;
         (void)((f = R::check(p, v)) || ...);
         return f;
     }
 
     template <class Fn>
-    static constexpr void visit([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v, [[maybe_unused]] Fn& fn) {
+    static constexpr void visit([[maybe_unused]] const P& p, [[maybe_unused]] protocol_version v,
+                                [[maybe_unused]] Fn& fn) {
         (F::visit(p, v, fn), ...);
     }
 
@@ -584,11 +681,15 @@ struct record_codec<P, field_list<F...>, rule_list<R...>> {
 /// The codec of a list entry described as a record (e.g. a subscription).
 template <class T>
 struct entry_codec {
-    static constexpr std::size_t size(const T& e, protocol_version v) noexcept { return record_codec<T>::size(e, v); }
+    static constexpr std::size_t size(const T& e, protocol_version v) noexcept {
+        return record_codec<T>::size(e, v);
+    }
     static std::byte* write(const T& e, protocol_version v, std::byte* out) noexcept {
         return record_codec<T>::write(e, v, out);
     }
-    static constexpr fault check(const T& e, protocol_version v) noexcept { return record_codec<T>::check(e, v); }
+    static constexpr fault check(const T& e, protocol_version v) noexcept {
+        return record_codec<T>::check(e, v);
+    }
     static constexpr fault read(wire::reader& r, T& e, protocol_version v) noexcept {
         return record_codec<T>::read(e, r, v);
     }
@@ -598,14 +699,20 @@ struct entry_codec {
 template <class Wire, auto Check = no_check>
 struct value_entry_codec {
     using T = typename Wire::value_type;
-    static constexpr std::size_t size(const T& e, protocol_version) noexcept { return Wire::size(e); }
-    static std::byte* write(const T& e, protocol_version, std::byte* out) noexcept { return Wire::write(e, out); }
+    static constexpr std::size_t size(const T& e, protocol_version) noexcept {
+        return Wire::size(e);
+    }
+    static std::byte* write(const T& e, protocol_version, std::byte* out) noexcept {
+        return Wire::write(e, out);
+    }
     static constexpr fault check(const T& e, protocol_version v) noexcept {
-        if (auto f = Wire::check(e)) return f;
+        if (auto f = Wire::check(e))
+            return f;
         return Check(e, e, v);
     }
     static constexpr fault read(wire::reader& r, T& e, protocol_version v) noexcept {
-        if (auto f = Wire::read(r, e)) return f;
+        if (auto f = Wire::read(r, e))
+            return f;
         return Check(e, e, v);
     }
 };

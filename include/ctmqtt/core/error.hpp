@@ -84,7 +84,8 @@ inline std::string hex_byte(unsigned v) {
 // Statement for a property whose value is out of range (MQTT 5 §3.x.2.x).
 inline std::string property_value_message(unsigned id) {
     const auto* p = find_property(id);
-    if (!p) return "property value out of range";
+    if (!p)
+        return "property value out of range";
     std::string m = "property " + std::string{p->name};
     switch (static_cast<property_id>(id)) {
     case property_id::payload_format_indicator: return m + " must be 0 or 1 (MQTT 5 §3.3.2.3.2)";
@@ -96,8 +97,9 @@ inline std::string property_value_message(unsigned id) {
         return m + " must be a topic name: not empty [MQTT-4.7.3-1], no wildcards [MQTT-3.3.2-14]";
     default: break;
     }
-    return m + (p->range == property_range::zero_or_one ? " must be 0 or 1 (MQTT 5 §2.2.2.2)"
-                                                        : " has a value out of range (MQTT 5 §2.2.2.2)");
+    return m + (p->range == property_range::zero_or_one
+                    ? " must be 0 or 1 (MQTT 5 §2.2.2.2)"
+                    : " has a value out of range (MQTT 5 §2.2.2.2)");
 }
 
 // The statement listing the reason codes a packet may carry.
@@ -119,7 +121,8 @@ inline std::string reason_code_statement(packet_type packet) {
 } // namespace detail
 
 /// What a rule says, with the specification statement, independent of packet.
-/// `packet` and `value` (a property identifier, reason code or level) refine it where the statement depends on them.
+/// `packet` and `value` (a property identifier, reason code or level) refine it where the statement
+/// depends on them.
 inline std::string rule_message(codec_errc rule, packet_type packet = packet_type::reserved,
                                 unsigned value = 0) {
     using enum codec_errc;
@@ -130,7 +133,8 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case field_truncated: return "a field runs past the end of the packet (MQTT 5 §1.5)";
     case trailing_bytes: return "bytes left over after the last field (MQTT 5 §2.1.4)";
     case remaining_length_not_zero: return "remaining length must be 0 (MQTT 5 §2.1.4)";
-    case reserved_packet_type: return "reserved packet type " + std::to_string(value) + " (MQTT 5 §2.1.2)";
+    case reserved_packet_type:
+        return "reserved packet type " + std::to_string(value) + " (MQTT 5 §2.1.2)";
     case fixed_header_flags:
         switch (packet) {
         case packet_type::pubrel: return "fixed header flags must be 0010 [MQTT-3.6.1-1]";
@@ -142,13 +146,16 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
         }
     case packet_too_large: return "remaining length over 268,435,455 bytes (MQTT 5 §1.5.5)";
     case buffer_too_small: return "output buffer too small for the encoded packet";
-    case value_too_large: return "value over 268,435,455 does not fit a variable byte integer (MQTT 5 §1.5.5)";
+    case value_too_large:
+        return "value over 268,435,455 does not fit a variable byte integer (MQTT 5 §1.5.5)";
     case string_too_long: return "string or binary data longer than 65,535 bytes (MQTT 5 §1.5.4)";
     case utf8_malformed: return "malformed UTF-8 string [MQTT-1.5.4-1] (3.1.1: [MQTT-1.5.3-1])";
     case utf8_null: return "UTF-8 string contains U+0000 [MQTT-1.5.4-2] (3.1.1: [MQTT-1.5.3-2])";
     case packet_id_zero:
-        return "packet identifier 0 where a non-zero one is required [MQTT-2.2.1-3] (3.1.1: [MQTT-2.3.1-1])";
-    case property_unknown: return "unknown property identifier " + detail::hex_byte(value) + " (MQTT 5 §2.2.2.2)";
+        return "packet identifier 0 where a non-zero one is required [MQTT-2.2.1-3] (3.1.1: "
+               "[MQTT-2.3.1-1])";
+    case property_unknown:
+        return "unknown property identifier " + detail::hex_byte(value) + " (MQTT 5 §2.2.2.2)";
     case property_duplicate:
         return "property " + std::string{to_string(static_cast<property_id>(value))} +
                " appears more than once (MQTT 5 §2.2.2.2)";
@@ -168,18 +175,22 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case topic_filter_single_level_wildcard:
         return "topic filter: '+' must occupy a whole level [MQTT-4.7.1-2]";
     case shared_subscription_invalid:
-        return "shared subscription must be $share/{ShareName}/{filter} with a ShareName free of '/', '+' "
+        return "shared subscription must be $share/{ShareName}/{filter} with a ShareName free of "
+               "'/', '+' "
                "and '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2]";
     case protocol_name: return "protocol name must be \"MQTT\" (\"MQIsdp\" for 3.1) [MQTT-3.1.2-1]";
-    case protocol_level: return "unsupported protocol level " + std::to_string(value) + " [MQTT-3.1.2-2]";
+    case protocol_level:
+        return "unsupported protocol level " + std::to_string(value) + " [MQTT-3.1.2-2]";
     case connect_reserved_flag: return "reserved connect flag must be 0 [MQTT-3.1.2-3]";
     case will_flags_without_will:
         return "will QoS or will retain set without the will flag [MQTT-3.1.2-11] [MQTT-3.1.2-13] "
                "(3.1.1: [MQTT-3.1.2-13] [MQTT-3.1.2-15])";
-    case will_qos_invalid: return "will QoS 3 is not allowed [MQTT-3.1.2-12] (3.1.1: [MQTT-3.1.2-14])";
+    case will_qos_invalid:
+        return "will QoS 3 is not allowed [MQTT-3.1.2-12] (3.1.1: [MQTT-3.1.2-14])";
     case password_without_user_name:
         return "password flag set without the user name flag (MQTT 3.1.1) [MQTT-3.1.2-22]";
-    case client_identifier_length: return "client identifier must be 1 to 23 bytes long (MQTT 3.1 §3.1)";
+    case client_identifier_length:
+        return "client identifier must be 1 to 23 bytes long (MQTT 3.1 §3.1)";
     case empty_client_id_without_clean_session:
         return "zero-byte client identifier without clean session (MQTT 3.1.1) [MQTT-3.1.3-7]";
     case connack_reserved_flags: return "reserved acknowledge flags must be 0 [MQTT-3.2.2-1]";
@@ -190,18 +201,22 @@ inline std::string rule_message(codec_errc rule, packet_type packet = packet_typ
     case publish_qos_invalid: return "QoS 3 is not allowed [MQTT-3.3.1-4]";
     case dup_on_qos_0: return "DUP flag set on a QoS 0 message [MQTT-3.3.1-2]";
     case no_topic_filters:
-        return packet == packet_type::unsubscribe ? "no topic filter in the payload [MQTT-3.10.3-2]"
-                                                  : "no topic filter in the payload [MQTT-3.8.3-2] (3.1.1: [MQTT-3.8.3-3])";
+        return packet == packet_type::unsubscribe
+                   ? "no topic filter in the payload [MQTT-3.10.3-2]"
+                   : "no topic filter in the payload [MQTT-3.8.3-2] (3.1.1: [MQTT-3.8.3-3])";
     case no_reason_codes: return "no reason code in the payload (MQTT 5 §3.9.3, §3.11.3)";
     case subscription_options_reserved:
         return "reserved subscription option bits must be 0 [MQTT-3.8.3-5] (3.1.1: [MQTT-3-8.3-4])";
     case subscription_qos_invalid: return "maximum QoS 3 in subscription options (MQTT 5 §3.8.3.1)";
     case retain_handling_invalid: return "retain handling 3 is not allowed (MQTT 5 §3.8.3.1)";
-    case no_local_on_shared_subscription: return "no local set on a shared subscription [MQTT-3.8.3-4]";
+    case no_local_on_shared_subscription:
+        return "no local set on a shared subscription [MQTT-3.8.3-4]";
     case requires_v5:
-        return "a field set that only MQTT 5 has: reason code, property or subscription option (MQTT 5 §2.2.2, §2.4, §3.8.3.1)";
+        return "a field set that only MQTT 5 has: reason code, property or subscription option "
+               "(MQTT 5 §2.2.2, §2.4, §3.8.3.1)";
     case packet_type_mismatch:
-        return std::string{"the packet is a "} + std::string{to_string(static_cast<packet_type>(value))} +
+        return std::string{"the packet is a "} +
+               std::string{to_string(static_cast<packet_type>(value))} +
                ", not of this type (MQTT 5 §2.1.2)";
     }
     return "unknown codec error";
@@ -212,7 +227,9 @@ namespace detail {
 class codec_rule_category_impl final : public std::error_category {
 public:
     const char* name() const noexcept override { return "ctmqtt.codec.rule"; }
-    std::string message(int v) const override { return rule_message(static_cast<codec_errc>(v & 0xFF)); }
+    std::string message(int v) const override {
+        return rule_message(static_cast<codec_errc>(v & 0xFF));
+    }
 };
 
 } // namespace detail
@@ -233,7 +250,8 @@ public:
         const auto packet = static_cast<packet_type>((v >> 8) & 0xFF);
         const auto detail = static_cast<unsigned>((v >> 16) & 0xFF);
         std::string prefix{to_string(packet)};
-        if (packet == packet_type::reserved) prefix = "packet";
+        if (packet == packet_type::reserved)
+            prefix = "packet";
         return prefix + ": " + rule_message(rule, packet, detail);
     }
     std::error_condition default_error_condition(int v) const noexcept override {

@@ -30,8 +30,8 @@ public:
     constexpr list_view(const T (&items)[N]) noexcept : items_(items) {}
 
     /// Used by the decoder: `count` entries, already validated, in [begin, end).
-    static constexpr list_view from_wire(const std::byte* begin, const std::byte* end, std::uint32_t count,
-                                         protocol_version version) noexcept {
+    static constexpr list_view from_wire(const std::byte* begin, const std::byte* end,
+                                         std::uint32_t count, protocol_version version) noexcept {
         list_view l;
         l.begin_ = begin;
         l.end_ = end;
@@ -50,23 +50,34 @@ public:
         using pointer = void;
 
         constexpr iterator() noexcept = default;
-        constexpr T operator*() const noexcept { return owner_->from_wire_ ? current_ : owner_->items_[index_]; }
+        constexpr T operator*() const noexcept {
+            return owner_->from_wire_ ? current_ : owner_->items_[index_];
+        }
         constexpr iterator& operator++() noexcept {
             ++index_;
-            if (owner_->from_wire_) load();
+            if (owner_->from_wire_)
+                load();
             return *this;
         }
-        constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
-        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+        constexpr iterator operator++(int) noexcept {
+            auto t = *this;
+            ++*this;
+            return t;
+        }
+        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept {
+            return a.index_ == b.index_;
+        }
 
     private:
         friend class list_view;
         constexpr iterator(const list_view* owner, std::size_t index) noexcept
             : owner_(owner), index_(index), cursor_(owner->begin_, owner->end_) {
-            if (owner_->from_wire_) load();
+            if (owner_->from_wire_)
+                load();
         }
         constexpr void load() noexcept {
-            if (index_ < owner_->count_) (void)Codec::read(cursor_, current_, owner_->version_);
+            if (index_ < owner_->count_)
+                (void)Codec::read(cursor_, current_, owner_->version_);
         }
         const list_view* owner_ = nullptr;
         std::size_t index_ = 0;
@@ -85,7 +96,8 @@ public:
 
     /// The encoded entries when this view came from the wire (empty otherwise).
     constexpr bytes_view wire_bytes() const noexcept {
-        return from_wire_ ? bytes_view{begin_, static_cast<std::size_t>(end_ - begin_)} : bytes_view{};
+        return from_wire_ ? bytes_view{begin_, static_cast<std::size_t>(end_ - begin_)}
+                          : bytes_view{};
     }
 
 private:

@@ -1,6 +1,7 @@
 // Human-readable text of packets, generated from the same descriptions as the
 // codec: to_string(packet, version) lists every field present in that version.
-//   PUBLISH v5.0 retain=false qos=1 dup=false topic="a/b" packet_id=7 properties={Topic Alias=3} payload=(5 bytes) "hello"
+//   PUBLISH v5.0 retain=false qos=1 dup=false topic="a/b" packet_id=7 properties={Topic Alias=3}
+//   payload=(5 bytes) "hello"
 // For logs, tools and tests; it allocates, the codec does not.
 #pragma once
 
@@ -36,10 +37,12 @@ inline void append_quoted(std::string& out, std::string_view s) {
 inline void append_bytes(std::string& out, bytes_view b) {
     constexpr std::size_t shown = 64;
     out += '(' + std::to_string(b.size()) + " bytes)";
-    if (b.empty()) return;
+    if (b.empty())
+        return;
     out += ' ';
     append_quoted(out, as_string(b.first(std::min(b.size(), shown))));
-    if (b.size() > shown) out += "...";
+    if (b.size() > shown)
+        out += "...";
 }
 
 template <class T>
@@ -81,7 +84,8 @@ void append_value(std::string& out, const V& v, protocol_version version) {
         out += '{';
         bool first = true;
         v.for_each([&](property_id id, const auto& value) {
-            if (!first) out += ", ";
+            if (!first)
+                out += ", ";
             first = false;
             out += to_string(id);
             out += '=';
@@ -92,13 +96,15 @@ void append_value(std::string& out, const V& v, protocol_version version) {
         out += '[';
         bool first = true;
         for (const auto& e : v) {
-            if (!first) out += ", ";
+            if (!first)
+                out += ", ";
             first = false;
             if constexpr (std::is_same_v<typename V::value_type, subscription>) {
                 out += '{';
                 bool first_field = true;
                 visit_entry(e, version, [&](std::string_view name, const auto& value) {
-                    if (!first_field) out += ' ';
+                    if (!first_field)
+                        out += ' ';
                     first_field = false;
                     out += name;
                     out += '=';
@@ -120,13 +126,16 @@ void append_value(std::string& out, const V& v, protocol_version version) {
 /// The packet as one line of text, every field present in version `v`.
 template <packet P>
 std::string to_string(const P& p, protocol_version v) {
-    if constexpr (requires { p.version; }) v = p.version;
+    if constexpr (requires { p.version; })
+        v = p.version;
     std::string out{to_string(packet_type_of<P>)};
     out += " v";
     out += to_string(v);
     visit_fields(p, v, [&](std::string_view name, const auto& value) {
-        if constexpr (requires { value.empty(); } && !std::is_convertible_v<decltype(value), std::string_view>) {
-            if (name == "properties" && value.empty()) return; // keep the line short
+        if constexpr (requires { value.empty(); } &&
+                      !std::is_convertible_v<decltype(value), std::string_view>) {
+            if (name == "properties" && value.empty())
+                return; // keep the line short
         }
         out += ' ';
         out += name;

@@ -28,24 +28,66 @@ namespace detail {
 
 template <property_wire W>
 struct property_wire_type;
-template <> struct property_wire_type<property_wire::byte> { using type = wire::u8; };
-template <> struct property_wire_type<property_wire::two_byte> { using type = wire::u16; };
-template <> struct property_wire_type<property_wire::four_byte> { using type = wire::u32; };
-template <> struct property_wire_type<property_wire::varint> { using type = wire::varint; };
-template <> struct property_wire_type<property_wire::utf8> { using type = wire::utf8; };
-template <> struct property_wire_type<property_wire::binary> { using type = wire::binary; };
-template <> struct property_wire_type<property_wire::string_pair> { using type = wire::pair; };
+template <>
+struct property_wire_type<property_wire::byte> {
+    using type = wire::u8;
+};
+template <>
+struct property_wire_type<property_wire::two_byte> {
+    using type = wire::u16;
+};
+template <>
+struct property_wire_type<property_wire::four_byte> {
+    using type = wire::u32;
+};
+template <>
+struct property_wire_type<property_wire::varint> {
+    using type = wire::varint;
+};
+template <>
+struct property_wire_type<property_wire::utf8> {
+    using type = wire::utf8;
+};
+template <>
+struct property_wire_type<property_wire::binary> {
+    using type = wire::binary;
+};
+template <>
+struct property_wire_type<property_wire::string_pair> {
+    using type = wire::pair;
+};
 
 // Skips one value of wire type w, validating it as read() would.
 constexpr fault skip_property_value(wire::reader& r, property_wire w) noexcept {
     switch (w) {
-    case property_wire::byte: { std::uint8_t v; return wire::u8::read(r, v); }
-    case property_wire::two_byte: { std::uint16_t v; return wire::u16::read(r, v); }
-    case property_wire::four_byte: { std::uint32_t v; return wire::u32::read(r, v); }
-    case property_wire::varint: { std::uint32_t v; return wire::varint::read(r, v); }
-    case property_wire::utf8: { std::string_view v; return wire::utf8::read(r, v); }
-    case property_wire::binary: { bytes_view v; return wire::binary::read(r, v); }
-    case property_wire::string_pair: { string_pair v; return wire::pair::read(r, v); }
+    case property_wire::byte: {
+        std::uint8_t v;
+        return wire::u8::read(r, v);
+    }
+    case property_wire::two_byte: {
+        std::uint16_t v;
+        return wire::u16::read(r, v);
+    }
+    case property_wire::four_byte: {
+        std::uint32_t v;
+        return wire::u32::read(r, v);
+    }
+    case property_wire::varint: {
+        std::uint32_t v;
+        return wire::varint::read(r, v);
+    }
+    case property_wire::utf8: {
+        std::string_view v;
+        return wire::utf8::read(r, v);
+    }
+    case property_wire::binary: {
+        bytes_view v;
+        return wire::binary::read(r, v);
+    }
+    case property_wire::string_pair: {
+        string_pair v;
+        return wire::pair::read(r, v);
+    }
     }
     return codec_errc::property_unknown;
 }
@@ -97,25 +139,37 @@ public:
         using pointer = void;
 
         constexpr iterator() noexcept = default;
-        constexpr value_type operator*() const noexcept { return owner_->from_block() ? current_ : owner_->items_[index_]; }
+        constexpr value_type operator*() const noexcept {
+            return owner_->from_block() ? current_ : owner_->items_[index_];
+        }
         constexpr iterator& operator++() noexcept {
             ++index_;
-            if (owner_->from_block()) seek();
+            if (owner_->from_block())
+                seek();
             return *this;
         }
-        constexpr iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
-        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+        constexpr iterator operator++(int) noexcept {
+            auto t = *this;
+            ++*this;
+            return t;
+        }
+        friend constexpr bool operator==(const iterator& a, const iterator& b) noexcept {
+            return a.index_ == b.index_;
+        }
 
     private:
         friend class repeated_property;
         constexpr iterator(const repeated_property* owner, std::size_t index) noexcept
-            : owner_(owner), index_(index), cursor_(owner->block_, owner->block_ + owner->block_length()) {
-            if (owner_->from_block() && index_ < owner_->size()) seek();
+            : owner_(owner), index_(index),
+              cursor_(owner->block_, owner->block_ + owner->block_length()) {
+            if (owner_->from_block() && index_ < owner_->size())
+                seek();
         }
         // Advances the cursor to the next occurrence of Id and decodes it.
         // The block was validated when it was decoded, so reads cannot fail.
         constexpr void seek() noexcept {
-            if (index_ >= owner_->size()) return;
+            if (index_ >= owner_->size())
+                return;
             while (!cursor_.empty()) {
                 std::uint32_t id = 0;
                 (void)wire::varint::read(cursor_, id);
@@ -161,13 +215,15 @@ template <property_scope Scope>
 constexpr auto allowed_property_ids() noexcept {
     constexpr std::size_t n = [] {
         std::size_t count = 0;
-        for (const auto& p : property_table) count += (p.allowed & scope_bit(Scope)) != 0;
+        for (const auto& p : property_table)
+            count += (p.allowed & scope_bit(Scope)) != 0;
         return count;
     }();
     std::array<property_id, n> ids{};
     std::size_t i = 0;
     for (const auto& p : property_table)
-        if ((p.allowed & scope_bit(Scope)) != 0) ids[i++] = p.id;
+        if ((p.allowed & scope_bit(Scope)) != 0)
+            ids[i++] = p.id;
     return ids;
 }
 
@@ -180,10 +236,12 @@ constexpr fault check_property_range(const V& v) noexcept {
     if constexpr (std::is_integral_v<V>) {
         switch (info(Id).range) {
         case property_range::zero_or_one:
-            if (v > 1) return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
+            if (v > 1)
+                return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
             break;
         case property_range::non_zero:
-            if (v == 0) return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
+            if (v == 0)
+                return {codec_errc::property_value, static_cast<std::uint8_t>(Id)};
             break;
         case property_range::any:
         case property_range::topic_name: break;
@@ -210,13 +268,16 @@ struct property_storage<Scope, std::index_sequence<I...>> {
 template <property_scope Scope>
 class property_set {
     static constexpr auto ids = detail::allowed_property_ids<Scope>();
-    using storage = typename detail::property_storage<Scope, std::make_index_sequence<ids.size()>>::type;
+    using storage =
+        typename detail::property_storage<Scope, std::make_index_sequence<ids.size()>>::type;
 
     template <property_id Id>
     static constexpr std::size_t slot_index() noexcept {
-        static_assert(property_allowed(Scope, Id), "this property is not allowed in this packet (MQTT 5 §2.2.2.2)");
+        static_assert(property_allowed(Scope, Id),
+                      "this property is not allowed in this packet (MQTT 5 §2.2.2.2)");
         std::size_t i = 0;
-        while (i + 1 < ids.size() && ids[i] != Id) ++i; // bounded: only the static_assert reports a bad Id
+        while (i + 1 < ids.size() && ids[i] != Id)
+            ++i; // bounded: only the static_assert reports a bad Id
         return i;
     }
 
@@ -229,9 +290,13 @@ public:
 
     /// The slot of property Id: a std::optional, or a repeated_property for one that may repeat.
     template <property_id Id>
-    constexpr auto& get() noexcept { return std::get<slot_index<Id>()>(slots_); }
+    constexpr auto& get() noexcept {
+        return std::get<slot_index<Id>()>(slots_);
+    }
     template <property_id Id>
-    constexpr const auto& get() const noexcept { return std::get<slot_index<Id>()>(slots_); }
+    constexpr const auto& get() const noexcept {
+        return std::get<slot_index<Id>()>(slots_);
+    }
 
     /// Sets property Id (for one that repeats: a span of values, which must outlive the set).
     template <property_id Id, class V>
@@ -250,7 +315,9 @@ public:
     constexpr void for_each(F&& f) const {
         for_each_slot([&]<property_id Id>(const auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                if (!slot.empty()) for (auto v : slot) f(Id, v);
+                if (!slot.empty())
+                    for (auto v : slot)
+                        f(Id, v);
             } else if (slot) {
                 f(Id, *slot);
             }
@@ -264,7 +331,9 @@ public:
         std::size_t n = 0;
         for_each_slot([&]<property_id Id>(const auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                if (!slot.empty()) for (auto v : slot) n += 1 + property_wire_t<Id>::size(v);
+                if (!slot.empty())
+                    for (auto v : slot)
+                        n += 1 + property_wire_t<Id>::size(v);
             } else if (slot) {
                 n += 1 + property_wire_t<Id>::size(*slot);
             }
@@ -286,7 +355,9 @@ public:
                 out = property_wire_t<Id>::write(v, out);
             };
             if constexpr (property_repeats(Scope, Id)) {
-                if (!slot.empty()) for (auto v : slot) write_one(v);
+                if (!slot.empty())
+                    for (auto v : slot)
+                        write_one(v);
             } else if (slot) {
                 write_one(*slot);
             }
@@ -298,11 +369,16 @@ public:
     constexpr fault check() const noexcept {
         fault result;
         for_each_slot([&]<property_id Id>(const auto& slot) {
-            if (result) return;
+            if (result)
+                return;
             if constexpr (property_repeats(Scope, Id)) {
-                if (slot.empty()) return;
+                if (slot.empty())
+                    return;
                 for (auto v : slot)
-                    if (auto f = detail::check_property_range<Id>(v)) { result = f; return; }
+                    if (auto f = detail::check_property_range<Id>(v)) {
+                        result = f;
+                        return;
+                    }
             } else if (slot) {
                 result = detail::check_property_range<Id>(*slot);
             }
@@ -313,9 +389,12 @@ public:
     /// Reads property length and properties; the set must be empty before.
     constexpr fault read(wire::reader& r) noexcept {
         std::uint32_t length = 0;
-        if (auto f = wire::varint::read(r, length)) return f;
-        if (length > r.remaining()) return codec_errc::property_length;
-        if (length == 0) return {}; // the common case: nothing to read
+        if (auto f = wire::varint::read(r, length))
+            return f;
+        if (length > r.remaining())
+            return codec_errc::property_length;
+        if (length == 0)
+            return {}; // the common case: nothing to read
         const bytes_view block{r.pos, length};
         wire::reader in{r.pos, r.pos + length};
         r.pos += length;
@@ -323,21 +402,28 @@ public:
         std::array<std::uint32_t, ids.size()> counts{};
         while (!in.empty()) {
             std::uint32_t id = static_cast<std::uint8_t>(*in.pos);
-            if (id < 0x80) ++in.pos; // every defined identifier fits one byte
-            else if (auto f = wire::varint::read(in, id)) return f;
+            if (id < 0x80)
+                ++in.pos; // every defined identifier fits one byte
+            else if (auto f = wire::varint::read(in, id))
+                return f;
             const auto* p = find_property(id);
-            if (!p) return {codec_errc::property_unknown, static_cast<std::uint8_t>(id > 0xFF ? 0xFF : id)};
-            if ((p->allowed & scope_bit(Scope)) == 0) return {codec_errc::property_not_allowed, static_cast<std::uint8_t>(id)};
+            if (!p)
+                return {codec_errc::property_unknown,
+                        static_cast<std::uint8_t>(id > 0xFF ? 0xFF : id)};
+            if ((p->allowed & scope_bit(Scope)) == 0)
+                return {codec_errc::property_not_allowed, static_cast<std::uint8_t>(id)};
             const auto bit = std::uint64_t{1} << id;
             if ((seen & bit) != 0 && (p->repeats & scope_bit(Scope)) == 0)
                 return {codec_errc::property_duplicate, static_cast<std::uint8_t>(id)};
             seen |= bit;
-            if (auto f = read_value(static_cast<property_id>(id), in, counts)) return f;
+            if (auto f = read_value(static_cast<property_id>(id), in, counts))
+                return f;
         }
         // Repeated properties become views over the block.
         for_each_slot_mut([&]<property_id Id, std::size_t I>(auto& slot) {
             if constexpr (property_repeats(Scope, Id)) {
-                if (counts[I] != 0) slot = repeated_property<Id>::from_block(block, counts[I]);
+                if (counts[I] != 0)
+                    slot = repeated_property<Id>::from_block(block, counts[I]);
             }
         });
         return {};
@@ -345,8 +431,10 @@ public:
 
 private:
     static constexpr bool is_empty(const auto& slot) noexcept {
-        if constexpr (requires { slot.has_value(); }) return !slot.has_value();
-        else return slot.empty();
+        if constexpr (requires { slot.has_value(); })
+            return !slot.has_value();
+        else
+            return slot.empty();
     }
 
     template <class F, std::size_t... I>
@@ -367,24 +455,31 @@ private:
     }
 
     template <std::size_t I>
-    constexpr fault read_slot(wire::reader& in, std::array<std::uint32_t, ids.size()>& counts) noexcept {
+    constexpr fault read_slot(wire::reader& in,
+                              std::array<std::uint32_t, ids.size()>& counts) noexcept {
         constexpr property_id id = ids[I];
         property_value_t<id> v{};
-        if (auto f = property_wire_t<id>::read(in, v)) return f;
-        if (auto f = detail::check_property_range<id>(v)) return f;
-        if constexpr (property_repeats(Scope, id)) ++counts[I];
-        else std::get<I>(slots_) = v;
+        if (auto f = property_wire_t<id>::read(in, v))
+            return f;
+        if (auto f = detail::check_property_range<id>(v))
+            return f;
+        if constexpr (property_repeats(Scope, id))
+            ++counts[I];
+        else
+            std::get<I>(slots_) = v;
         return {};
     }
 
     template <std::size_t... I>
-    constexpr fault read_value_impl(property_id id, wire::reader& in, std::array<std::uint32_t, ids.size()>& counts,
+    constexpr fault read_value_impl(property_id id, wire::reader& in,
+                                    std::array<std::uint32_t, ids.size()>& counts,
                                     std::index_sequence<I...>) noexcept {
         fault f;
         (void)((id == ids[I] ? (f = read_slot<I>(in, counts), true) : false) || ...);
         return f;
     }
-    constexpr fault read_value(property_id id, wire::reader& in, std::array<std::uint32_t, ids.size()>& counts) noexcept {
+    constexpr fault read_value(property_id id, wire::reader& in,
+                               std::array<std::uint32_t, ids.size()>& counts) noexcept {
         return read_value_impl(id, in, counts, std::make_index_sequence<ids.size()>{});
     }
 

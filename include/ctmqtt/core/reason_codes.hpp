@@ -73,12 +73,14 @@ struct reason_code_info {
 namespace detail {
 constexpr std::uint16_t packets(std::initializer_list<packet_type> list) noexcept {
     std::uint16_t m = 0;
-    for (auto t : list) m = static_cast<std::uint16_t>(m | (1u << static_cast<unsigned>(t)));
+    for (auto t : list)
+        m = static_cast<std::uint16_t>(m | (1u << static_cast<unsigned>(t)));
     return m;
 }
 } // namespace detail
 
 /// The reason code table (MQTT 5 §2.4, Table 2-6).
+// clang-format off (one row a line, as the specification's table)
 inline constexpr auto reason_code_table = [] {
     using enum packet_type;
     using detail::packets;
@@ -93,10 +95,12 @@ inline constexpr auto reason_code_table = [] {
         {0x11, "No subscription existed", packets({unsuback})},
         {0x18, "Continue authentication", packets({auth})},
         {0x19, "Re-authenticate", packets({auth})},
-        {0x80, "Unspecified error", packets({connack, puback, pubrec, suback, unsuback, disconnect})},
+        {0x80, "Unspecified error",
+         packets({connack, puback, pubrec, suback, unsuback, disconnect})},
         {0x81, "Malformed Packet", packets({connack, disconnect})},
         {0x82, "Protocol Error", packets({connack, disconnect})},
-        {0x83, "Implementation specific error", packets({connack, puback, pubrec, suback, unsuback, disconnect})},
+        {0x83, "Implementation specific error",
+         packets({connack, puback, pubrec, suback, unsuback, disconnect})},
         {0x84, "Unsupported Protocol Version", packets({connack})},
         {0x85, "Client Identifier not valid", packets({connack})},
         {0x86, "Bad User Name or Password", packets({connack})},
@@ -130,12 +134,15 @@ inline constexpr auto reason_code_table = [] {
         {0xA2, "Wildcard Subscriptions not supported", packets({suback, disconnect})},
     }};
 }();
+// clang-format on
 
 /// The table row of a value in a packet, or nullptr if the packet may not carry it.
-constexpr const reason_code_info* find_reason_code(packet_type packet, std::uint8_t value) noexcept {
+constexpr const reason_code_info* find_reason_code(packet_type packet,
+                                                   std::uint8_t value) noexcept {
     const auto bit = static_cast<std::uint16_t>(1u << static_cast<unsigned>(packet));
     for (const auto& row : reason_code_table)
-        if (row.value == value && (row.packets & bit) != 0) return &row;
+        if (row.value == value && (row.packets & bit) != 0)
+            return &row;
     return nullptr;
 }
 
@@ -153,7 +160,8 @@ constexpr std::string_view to_string(packet_type packet, std::uint8_t value) noe
 /// The name of a reason code regardless of packet (the first name it has).
 constexpr std::string_view to_string(reason r) noexcept {
     for (const auto& row : reason_code_table)
-        if (row.value == static_cast<std::uint8_t>(r)) return row.name;
+        if (row.value == static_cast<std::uint8_t>(r))
+            return row.name;
     return "Unknown reason code";
 }
 
@@ -175,12 +183,14 @@ public:
 
     /// Compile-time checked: `puback.reason_code = reason::banned;` does not compile.
     consteval basic_reason_code(reason r) : value_(static_cast<std::uint8_t>(r)) {
-        if (!reason_code_allowed(P, value_)) detail::reason_code_not_allowed_in_this_packet();
+        if (!reason_code_allowed(P, value_))
+            detail::reason_code_not_allowed_in_this_packet();
     }
 
     /// Run-time checked construction from a wire value.
     static constexpr std::optional<basic_reason_code> from_value(std::uint8_t v) noexcept {
-        if (!reason_code_allowed(P, v)) return std::nullopt;
+        if (!reason_code_allowed(P, v))
+            return std::nullopt;
         basic_reason_code c;
         c.value_ = v;
         return c;

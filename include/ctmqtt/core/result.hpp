@@ -16,7 +16,8 @@ public:
     result(std::error_code ec) : state_(std::in_place_index<1>, ec) {}
     /// A value constructed in place from `args`.
     template <class... Args>
-    explicit result(std::in_place_t, Args&&... args) : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
+    explicit result(std::in_place_t, Args&&... args)
+        : state_(std::in_place_index<0>, std::forward<Args>(args)...) {}
 
     bool has_value() const noexcept { return state_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
@@ -30,7 +31,9 @@ public:
     const T* operator->() const { return &value(); }
 
     /// The error, or a default (success) error_code when there is a value.
-    std::error_code error() const noexcept { return has_value() ? std::error_code{} : std::get<1>(state_); }
+    std::error_code error() const noexcept {
+        return has_value() ? std::error_code{} : std::get<1>(state_);
+    }
 
 private:
     std::variant<T, std::error_code> state_;

@@ -33,10 +33,12 @@ constexpr bool contains_wildcard(std::string_view s) noexcept {
         i = detail::scan_words(
             s, [](std::uint64_t w) { return detail::wildcard_bytes(w) != 0; },
             [](unsigned char c) { return c == '+' || c == '#'; });
-        if (i == s.size()) return false;
+        if (i == s.size())
+            return false;
     }
     for (; i < s.size(); ++i)
-        if (s[i] == '+' || s[i] == '#') return true;
+        if (s[i] == '+' || s[i] == '#')
+            return true;
     return false;
 }
 
@@ -46,19 +48,27 @@ constexpr fault validate_topic_characters(std::string_view s) noexcept {
     std::size_t i = 0;
     if (!std::is_constant_evaluated()) {
         i = detail::scan_words(
-            s, [](std::uint64_t w) { return (detail::non_plain_ascii(w) | detail::wildcard_bytes(w)) != 0; },
+            s,
+            [](std::uint64_t w) {
+                return (detail::non_plain_ascii(w) | detail::wildcard_bytes(w)) != 0;
+            },
             [](unsigned char c) { return c == 0 || c >= 0x80 || c == '+' || c == '#'; });
-        if (i == s.size()) return {};
+        if (i == s.size())
+            return {};
     }
-    if (auto f = detail::validate_utf8_from(s, i)) return f;
+    if (auto f = detail::validate_utf8_from(s, i))
+        return f;
     for (; i < s.size(); ++i)
-        if (s[i] == '+' || s[i] == '#') return codec_errc::topic_name_wildcard;
+        if (s[i] == '+' || s[i] == '#')
+            return codec_errc::topic_name_wildcard;
     return {};
 }
 
 constexpr fault validate_topic_name(std::string_view name) noexcept {
-    if (name.empty()) return codec_errc::topic_name_empty;
-    if (contains_wildcard(name)) return codec_errc::topic_name_wildcard;
+    if (name.empty())
+        return codec_errc::topic_name_empty;
+    if (contains_wildcard(name))
+        return codec_errc::topic_name_wildcard;
     return {};
 }
 
@@ -77,25 +87,31 @@ constexpr bool is_shared_subscription(std::string_view filter) noexcept {
 }
 
 /// Splits "$share/{ShareName}/{filter}"; nullopt if `filter` is not of that form.
-constexpr std::optional<shared_subscription> parse_shared_subscription(std::string_view filter) noexcept {
-    if (!is_shared_subscription(filter)) return std::nullopt;
+constexpr std::optional<shared_subscription>
+parse_shared_subscription(std::string_view filter) noexcept {
+    if (!is_shared_subscription(filter))
+        return std::nullopt;
     auto rest = filter.substr(shared_subscription_prefix.size());
     const auto slash = rest.find('/');
-    if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+    if (slash == std::string_view::npos || slash == 0)
+        return std::nullopt;
     return shared_subscription{rest.substr(0, slash), rest.substr(slash + 1)};
 }
 
 namespace detail {
 
 constexpr fault validate_plain_filter(std::string_view filter) noexcept {
-    if (filter.empty()) return codec_errc::topic_filter_empty;
+    if (filter.empty())
+        return codec_errc::topic_filter_empty;
     for (std::size_t i = 0; i < filter.size(); ++i) {
         const char c = filter[i];
-        if (c != '+' && c != '#') continue;
+        if (c != '+' && c != '#')
+            continue;
         const bool starts_level = i == 0 || filter[i - 1] == '/';
         if (c == '#') {
             // '#' alone in the last level [MQTT-4.7.1-1]
-            if (!starts_level || i + 1 != filter.size()) return codec_errc::topic_filter_multi_level_wildcard;
+            if (!starts_level || i + 1 != filter.size())
+                return codec_errc::topic_filter_multi_level_wildcard;
         } else if (!starts_level || (i + 1 != filter.size() && filter[i + 1] != '/')) {
             return codec_errc::topic_filter_single_level_wildcard; // [MQTT-4.7.1-2]
         }
@@ -114,8 +130,7 @@ constexpr fault validate_plain_filter(std::string_view filter) noexcept {
 constexpr fault validate_topic_filter(std::string_view filter, bool shared_rules = true) noexcept {
     if (shared_rules && is_shared_subscription(filter)) {
         const auto shared = parse_shared_subscription(filter);
-        if (!shared || contains_wildcard(shared->share_name) ||
-            shared->topic_filter.empty())
+        if (!shared || contains_wildcard(shared->share_name) || shared->topic_filter.empty())
             return codec_errc::shared_subscription_invalid;
         return detail::validate_plain_filter(shared->topic_filter);
     }
@@ -127,7 +142,8 @@ constexpr bool is_valid_topic_name(std::string_view name) noexcept {
 }
 
 constexpr bool is_valid_topic_filter(std::string_view filter) noexcept {
-    return filter.size() <= max_string_length && !validate_topic_filter(filter) && !validate_utf8(filter);
+    return filter.size() <= max_string_length && !validate_topic_filter(filter) &&
+           !validate_utf8(filter);
 }
 
 /// True if topic name `name` matches topic filter `filter` (MQTT 5 §4.7).
@@ -135,25 +151,29 @@ constexpr bool is_valid_topic_filter(std::string_view filter) noexcept {
 /// with a wildcard do not match names starting with '$' [MQTT-4.7.2-1].
 /// Both arguments are assumed valid.
 constexpr bool topic_matches(std::string_view filter, std::string_view name) noexcept {
-    if (auto shared = parse_shared_subscription(filter)) filter = shared->topic_filter;
+    if (auto shared = parse_shared_subscription(filter))
+        filter = shared->topic_filter;
     if (!name.empty() && name.front() == '$' && !filter.empty() &&
         (filter.front() == '+' || filter.front() == '#'))
         return false;
     std::size_t f = 0, n = 0;
     while (true) {
         // Here f and n are at the starts of a level.
-        if (f < filter.size() && filter[f] == '#') return true; // matches the parent and every child
+        if (f < filter.size() && filter[f] == '#')
+            return true; // matches the parent and every child
         const auto f_end = std::min(filter.find('/', f), filter.size());
         const auto n_end = std::min(name.find('/', n), name.size());
         const auto f_level = filter.substr(f, f_end - f);
-        if (f_level != "+" && f_level != name.substr(n, n_end - n)) return false;
+        if (f_level != "+" && f_level != name.substr(n, n_end - n))
+            return false;
         const bool f_last = f_end == filter.size();
         const bool n_last = n_end == name.size();
         if (n_last) {
             // "a/#" also matches "a": the filter may continue with exactly "/#".
             return f_last || filter.substr(f_end) == "/#";
         }
-        if (f_last) return false;
+        if (f_last)
+            return false;
         f = f_end + 1;
         n = n_end + 1;
     }
@@ -163,21 +183,7 @@ namespace wire {
 
 /// A topic name (MQTT 5 §3.3.2.1, §4.7): a UTF-8 string without wildcards,
 /// validated in one pass. May be empty; the packet decides when that is allowed.
-struct topic {
-    using value_type = std::string_view;
-    static constexpr std::size_t size(value_type v) noexcept { return utf8::size(v); }
-    static constexpr std::byte* write(value_type v, std::byte* out) noexcept { return utf8::write(v, out); }
-    static constexpr fault read(reader& r, value_type& v) noexcept {
-        bytes_view b;
-        if (auto f = binary::read(r, b)) return f;
-        v = as_string(b);
-        return validate_topic_characters(v);
-    }
-    static constexpr fault check(value_type v) noexcept {
-        if (v.size() > max_string_length) return codec_errc::string_too_long;
-        return validate_topic_characters(v);
-    }
-};
+using topic = validated_string<&validate_topic_characters>;
 
 } // namespace wire
 } // namespace ctmqtt

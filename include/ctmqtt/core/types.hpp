@@ -57,10 +57,10 @@ enum class packet_type : std::uint8_t {
 };
 
 constexpr std::string_view to_string(packet_type t) noexcept {
-    constexpr std::string_view names[] = {
-        "RESERVED", "CONNECT",     "CONNACK",  "PUBLISH", "PUBACK",   "PUBREC",
-        "PUBREL",   "PUBCOMP",     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK",
-        "PINGREQ",  "PINGRESP",    "DISCONNECT", "AUTH"};
+    constexpr std::string_view names[] = {"RESERVED",  "CONNECT",  "CONNACK",     "PUBLISH",
+                                          "PUBACK",    "PUBREC",   "PUBREL",      "PUBCOMP",
+                                          "SUBSCRIBE", "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+                                          "PINGREQ",   "PINGRESP", "DISCONNECT",  "AUTH"};
     auto i = static_cast<std::size_t>(t);
     return i < std::size(names) ? names[i] : std::string_view{"UNKNOWN"};
 }

@@ -19,7 +19,8 @@ constexpr fault validate_utf8_from(std::string_view s, std::size_t i) noexcept {
     while (i < n) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
-            if (c == 0) return codec_errc::utf8_null;
+            if (c == 0)
+                return codec_errc::utf8_null;
             ++i;
             continue;
         }
@@ -29,20 +30,27 @@ constexpr fault validate_utf8_from(std::string_view s, std::size_t i) noexcept {
             need = 1;
         } else if (c >= 0xE0 && c <= 0xEF) {
             need = 2;
-            if (c == 0xE0) lower = 0xA0;      // overlong
-            else if (c == 0xED) upper = 0x9F; // surrogates U+D800..U+DFFF
+            if (c == 0xE0)
+                lower = 0xA0; // overlong
+            else if (c == 0xED)
+                upper = 0x9F; // surrogates U+D800..U+DFFF
         } else if (c >= 0xF0 && c <= 0xF4) {
             need = 3;
-            if (c == 0xF0) lower = 0x90;      // overlong
-            else if (c == 0xF4) upper = 0x8F; // above U+10FFFF
+            if (c == 0xF0)
+                lower = 0x90; // overlong
+            else if (c == 0xF4)
+                upper = 0x8F; // above U+10FFFF
         } else {
             return codec_errc::utf8_malformed; // a continuation byte, C0, C1 or F5..FF
         }
-        if (n - i <= need) return codec_errc::utf8_malformed;
+        if (n - i <= need)
+            return codec_errc::utf8_malformed;
         const auto second = static_cast<unsigned char>(s[i + 1]);
-        if (second < lower || second > upper) return codec_errc::utf8_malformed;
+        if (second < lower || second > upper)
+            return codec_errc::utf8_malformed;
         for (std::size_t k = 2; k <= need; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return codec_errc::utf8_malformed;
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80)
+                return codec_errc::utf8_malformed;
         i += need + 1;
     }
     return {};
@@ -56,10 +64,14 @@ constexpr std::uint64_t ones8 = 0x0101010101010101ull;
 constexpr std::uint64_t high8 = 0x8080808080808080ull;
 
 /// The high bit of each byte of w that is zero (exact as to whether any is).
-constexpr std::uint64_t zero_bytes(std::uint64_t w) noexcept { return (w - ones8) & ~w & high8; }
+constexpr std::uint64_t zero_bytes(std::uint64_t w) noexcept {
+    return (w - ones8) & ~w & high8;
+}
 
 /// Bytes that stop the ASCII fast path: non-ASCII or zero.
-constexpr std::uint64_t non_plain_ascii(std::uint64_t w) noexcept { return (w & high8) | zero_bytes(w); }
+constexpr std::uint64_t non_plain_ascii(std::uint64_t w) noexcept {
+    return (w & high8) | zero_bytes(w);
+}
 
 /// The index of the first byte of s at which a word test `stops` fires, or
 /// s.size() if none: eight bytes at a time, the last word overlapping the one
@@ -69,18 +81,21 @@ inline std::size_t scan_words(std::string_view s, WordTest stops, ByteTest stops
     const std::size_t n = s.size();
     if (n < 8) {
         for (std::size_t i = 0; i < n; ++i)
-            if (stops_byte(static_cast<unsigned char>(s[i]))) return i;
+            if (stops_byte(static_cast<unsigned char>(s[i])))
+                return i;
         return n;
     }
     std::size_t i = 0;
     std::uint64_t w;
     for (; i + 8 <= n; i += 8) {
         std::memcpy(&w, s.data() + i, 8);
-        if (stops(w)) return i;
+        if (stops(w))
+            return i;
     }
     if (i < n) {
         std::memcpy(&w, s.data() + n - 8, 8);
-        if (stops(w)) return i;
+        if (stops(w))
+            return i;
     }
     return n;
 }
@@ -95,7 +110,8 @@ constexpr fault validate_utf8(std::string_view s) noexcept {
         i = detail::scan_words(
             s, [](std::uint64_t w) { return detail::non_plain_ascii(w) != 0; },
             [](unsigned char c) { return c == 0 || c >= 0x80; });
-        if (i == s.size()) return {};
+        if (i == s.size())
+            return {};
     }
     return detail::validate_utf8_from(s, i);
 }

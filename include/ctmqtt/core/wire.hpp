@@ -38,7 +38,8 @@ constexpr std::byte* put(std::byte* out, std::uint8_t v) noexcept {
 }
 
 constexpr std::byte* put(std::byte* out, const void* data, std::size_t n) noexcept {
-    if (n != 0) std::memcpy(out, data, n);
+    if (n != 0)
+        std::memcpy(out, data, n);
     return out + n;
 }
 
@@ -48,7 +49,8 @@ struct u8 {
     static constexpr std::size_t size(value_type) noexcept { return 1; }
     static constexpr std::byte* write(value_type v, std::byte* out) noexcept { return put(out, v); }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (r.empty()) return codec_errc::field_truncated;
+        if (r.empty())
+            return codec_errc::field_truncated;
         v = static_cast<std::uint8_t>(*r.pos++);
         return {};
     }
@@ -65,7 +67,8 @@ struct u16 {
         return out + 2;
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (r.remaining() < 2) return codec_errc::field_truncated;
+        if (r.remaining() < 2)
+            return codec_errc::field_truncated;
         v = static_cast<std::uint16_t>((static_cast<unsigned>(r.pos[0]) << 8) |
                                        static_cast<unsigned>(r.pos[1]));
         r.pos += 2;
@@ -86,8 +89,10 @@ struct u32 {
         return out + 4;
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (r.remaining() < 4) return codec_errc::field_truncated;
-        v = (static_cast<std::uint32_t>(r.pos[0]) << 24) | (static_cast<std::uint32_t>(r.pos[1]) << 16) |
+        if (r.remaining() < 4)
+            return codec_errc::field_truncated;
+        v = (static_cast<std::uint32_t>(r.pos[0]) << 24) |
+            (static_cast<std::uint32_t>(r.pos[1]) << 16) |
             (static_cast<std::uint32_t>(r.pos[2]) << 8) | static_cast<std::uint32_t>(r.pos[3]);
         r.pos += 4;
         return {};
@@ -105,7 +110,8 @@ struct varint {
         do {
             auto b = static_cast<std::uint8_t>(v & 0x7F);
             v >>= 7;
-            if (v != 0) b = static_cast<std::uint8_t>(b | 0x80);
+            if (v != 0)
+                b = static_cast<std::uint8_t>(b | 0x80);
             *out++ = static_cast<std::byte>(b);
         } while (v != 0);
         return out;
@@ -119,11 +125,13 @@ struct varint {
         }
         std::uint32_t value = 0;
         for (unsigned i = 0; i < 4; ++i) {
-            if (p + i == end) return codec_errc::incomplete_packet;
+            if (p + i == end)
+                return codec_errc::incomplete_packet;
             const auto b = static_cast<std::uint32_t>(p[i]);
             value |= (b & 0x7F) << (7 * i);
             if ((b & 0x80) == 0) {
-                if (b == 0 && i != 0) return codec_errc::varint_not_minimal; // [MQTT-1.5.5-1]
+                if (b == 0 && i != 0)
+                    return codec_errc::varint_not_minimal; // [MQTT-1.5.5-1]
                 v = value;
                 p += i + 1;
                 return {};
@@ -150,8 +158,10 @@ struct binary {
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
         std::uint16_t n = 0;
-        if (auto f = u16::read(r, n)) return f;
-        if (r.remaining() < n) return codec_errc::field_truncated;
+        if (auto f = u16::read(r, n))
+            return f;
+        if (r.remaining() < n)
+            return codec_errc::field_truncated;
         v = {r.pos, n};
         r.pos += n;
         return {};
@@ -161,8 +171,9 @@ struct binary {
     }
 };
 
-/// UTF-8 encoded string: two-byte length then the text (MQTT 5 §1.5.4).
-struct utf8 {
+/// A string: two-byte length then text that `Validate` accepts (MQTT 5 §1.5.4).
+template <auto Validate>
+struct validated_string {
     using value_type = std::string_view;
     static constexpr std::size_t size(value_type v) noexcept { return 2 + v.size(); }
     static constexpr std::byte* write(value_type v, std::byte* out) noexcept {
@@ -171,29 +182,38 @@ struct utf8 {
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
         bytes_view b;
-        if (auto f = binary::read(r, b)) return f;
+        if (auto f = binary::read(r, b))
+            return f;
         v = as_string(b);
-        return validate_utf8(v);
+        return Validate(v);
     }
     static constexpr fault check(value_type v) noexcept {
-        if (v.size() > max_string_length) return codec_errc::string_too_long;
-        return validate_utf8(v);
+        if (v.size() > max_string_length)
+            return codec_errc::string_too_long;
+        return Validate(v);
     }
 };
+
+/// UTF-8 encoded string (MQTT 5 §1.5.4).
+using utf8 = validated_string<&validate_utf8>;
 
 /// UTF-8 string pair (MQTT 5 §1.5.7).
 struct pair {
     using value_type = string_pair;
-    static constexpr std::size_t size(const value_type& v) noexcept { return 4 + v.name.size() + v.value.size(); }
+    static constexpr std::size_t size(const value_type& v) noexcept {
+        return 4 + v.name.size() + v.value.size();
+    }
     static constexpr std::byte* write(const value_type& v, std::byte* out) noexcept {
         return utf8::write(v.value, utf8::write(v.name, out));
     }
     static constexpr fault read(reader& r, value_type& v) noexcept {
-        if (auto f = utf8::read(r, v.name)) return f;
+        if (auto f = utf8::read(r, v.name))
+            return f;
         return utf8::read(r, v.value);
     }
     static constexpr fault check(const value_type& v) noexcept {
-        if (auto f = utf8::check(v.name)) return f;
+        if (auto f = utf8::check(v.name))
+            return f;
         return utf8::check(v.value);
     }
 };

@@ -20,7 +20,8 @@ struct description<auth> {
     static constexpr protocol_version since = protocol_version::v5;
     using header = describe::fixed_flags<0>; // [MQTT-3.15.1-1]
     using fields = describe::field_list<
-        describe::field<"reason_code", describe::member<&auth::reason_code>, describe::reason_code_wire<packet_type::auth>,
+        describe::field<"reason_code", describe::member<&auth::reason_code>,
+                        describe::reason_code_wire<packet_type::auth>,
                         describe::tail_when<describe::reason_code_needed>>,
         describe::properties<"properties", describe::member<&auth::properties>,
                              describe::tail_when<describe::properties_needed>>>;

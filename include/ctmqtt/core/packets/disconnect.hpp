@@ -9,8 +9,9 @@ namespace ctmqtt {
 struct disconnect {
     disconnect() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
 
-    disconnect_reason_code reason_code; ///< MQTT 5; left out when Normal disconnection and no properties
-    disconnect_properties properties;   ///< MQTT 5
+    disconnect_reason_code
+        reason_code; ///< MQTT 5; left out when Normal disconnection and no properties
+    disconnect_properties properties; ///< MQTT 5
 };
 
 template <>

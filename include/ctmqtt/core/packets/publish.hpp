@@ -26,17 +26,20 @@ struct publish {
 
 namespace describe {
 
-inline constexpr auto has_packet_id = [](const publish& p, protocol_version) { return p.qos != qos::at_most_once; };
+inline constexpr auto has_packet_id = [](const publish& p, protocol_version) {
+    return p.qos != qos::at_most_once;
+};
 
 } // namespace describe
 
 template <>
 struct description<publish> {
     static constexpr packet_type type = packet_type::publish;
-    using header = describe::header_bits<
-        describe::bits<"retain", describe::member<&publish::retain>, 0, 1>,
-        describe::bits<"qos", describe::member<&publish::qos>, 1, 2, codec_errc::publish_qos_invalid>, // [MQTT-3.3.1-4]
-        describe::bits<"dup", describe::member<&publish::dup>, 3, 1>>;
+    using header =
+        describe::header_bits<describe::bits<"retain", describe::member<&publish::retain>, 0, 1>,
+                              describe::bits<"qos", describe::member<&publish::qos>, 1, 2,
+                                             codec_errc::publish_qos_invalid>, // [MQTT-3.3.1-4]
+                              describe::bits<"dup", describe::member<&publish::dup>, 3, 1>>;
     using fields = describe::field_list<
         // UTF-8 without wildcards [MQTT-3.3.2-2]; emptiness is a rule below.
         describe::field<"topic", describe::member<&publish::topic>, wire::topic>,
@@ -46,15 +49,16 @@ struct description<publish> {
         describe::payload<"payload", describe::member<&publish::payload>>>;
     using rules = describe::rule_list<
         // DUP must be 0 for QoS 0 [MQTT-3.3.1-2].
-        describe::rule<[](const publish& p, protocol_version) { return !(p.dup && p.qos == qos::at_most_once); },
+        describe::rule<[](const publish& p, protocol_version) {
+            return !(p.dup && p.qos == qos::at_most_once);
+        },
                        codec_errc::dup_on_qos_0>,
         // A topic name has at least one character [MQTT-4.7.3-1], unless MQTT 5
         // replaces it with a Topic Alias (MQTT 5 §3.3.2.1).
         describe::rule<[](const publish& p, protocol_version v) {
-                           return !p.topic.empty() ||
-                                  (v == protocol_version::v5 &&
-                                   p.properties.get<property_id::topic_alias>().has_value());
-                       },
+            return !p.topic.empty() || (v == protocol_version::v5 &&
+                                        p.properties.get<property_id::topic_alias>().has_value());
+        },
                        codec_errc::topic_name_empty>>;
 };
 

@@ -10,11 +10,12 @@ namespace ctmqtt {
 
 template <packet_type P>
 struct basic_publish_ack {
-    basic_publish_ack() noexcept {} // user-provided: value-initialisation skips a memset (see publish)
+    basic_publish_ack() noexcept {
+    } // user-provided: value-initialisation skips a memset (see publish)
 
     std::uint16_t packet_id = 0;
-    basic_reason_code<P> reason_code;                            ///< MQTT 5
-    property_set<static_cast<property_scope>(P)> properties;     ///< MQTT 5
+    basic_reason_code<P> reason_code;                        ///< MQTT 5
+    property_set<static_cast<property_scope>(P)> properties; ///< MQTT 5
 };
 
 using puback = basic_publish_ack<packet_type::puback>;
@@ -29,7 +30,9 @@ namespace describe {
 inline constexpr auto reason_code_needed = [](const auto& p, protocol_version) {
     return p.reason_code.value() != 0 || !p.properties.empty();
 };
-inline constexpr auto properties_needed = [](const auto& p, protocol_version) { return !p.properties.empty(); };
+inline constexpr auto properties_needed = [](const auto& p, protocol_version) {
+    return !p.properties.empty();
+};
 } // namespace describe
 
 template <packet_type P>
@@ -39,9 +42,10 @@ struct description<basic_publish_ack<P>> {
     // PUBREL's fixed header flags are 0010 [MQTT-3.6.1-1].
     using header = describe::fixed_flags<P == packet_type::pubrel ? 0b0010 : 0>;
     using fields = describe::field_list<
-        describe::field<"packet_id", describe::member<&a::packet_id>, wire::u16, describe::present_always,
-                        describe::non_zero_packet_id>,
-        describe::field<"reason_code", describe::member<&a::reason_code>, describe::reason_code_wire<P>,
+        describe::field<"packet_id", describe::member<&a::packet_id>, wire::u16,
+                        describe::present_always, describe::non_zero_packet_id>,
+        describe::field<"reason_code", describe::member<&a::reason_code>,
+                        describe::reason_code_wire<P>,
                         describe::tail_when<describe::reason_code_needed>>,
         describe::properties<"properties", describe::member<&a::properties>,
                              describe::tail_when<describe::properties_needed>>>;
