@@ -3807,10 +3807,10 @@ std::string to_string(const P& p, protocol_version v) {
     out += " v";
     out += to_string(v);
     visit_fields(p, v, [&](std::string_view name, const auto& value) {
-        if constexpr (requires { value.empty(); } &&
-                      !std::is_convertible_v<decltype(value), std::string_view>) {
-            if (name == "properties" && value.empty())
-                return; // keep the line short
+        using V = std::remove_cvref_t<decltype(value)>;
+        if constexpr (detail::is_property_set<V>::value) {
+            if (value.empty())
+                return; // keep the line short: no "properties={}"
         }
         out += ' ';
         out += name;
