@@ -1,4 +1,4 @@
-// The sans-I/O core: codec, properties, reason codes, topics. No Asio,
+// The sans-I/O core: codec, properties, reason codes, topics, session. No Asio,
 // no OpenSSL, no threads, no clock.
 #pragma once
 
@@ -7,5 +7,7 @@
 #include <ctmqtt/core/print.hpp>
 #include <ctmqtt/core/properties.hpp>
 #include <ctmqtt/core/reason_codes.hpp>
+#include <ctmqtt/core/session.hpp>
+#include <ctmqtt/core/session_error.hpp>
 #include <ctmqtt/core/topic.hpp>
 #include <ctmqtt/core/types.hpp>

@@ -11,7 +11,7 @@
 // scripts/amalgamate.py; re-run it after changing any header.
 
 // ---- begin include/ctmqtt/core.hpp ----
-// The sans-I/O core: codec, properties, reason codes, topics. No Asio,
+// The sans-I/O core: codec, properties, reason codes, topics, session. No Asio,
 // no OpenSSL, no threads, no clock.
 
 // ---- begin include/ctmqtt/core/codec.hpp ----
@@ -3827,6 +3827,997 @@ inline std::string to_string(const any_packet& p, protocol_version v) {
 
 } // namespace ctmqtt
 // ---- end include/ctmqtt/core/print.hpp ----
+// ---- begin include/ctmqtt/core/session.hpp ----
+// The protocol engine: a sans-I/O MQTT client session for 3.1, 3.1.1 and 5.0.
+//
+// It does no I/O, reads no clock and starts no thread. It is fed the bytes
+// received and the current time; it produces the bytes to send (output()),
+// calls its handler for what happened, and says when it next needs the time
+// (deadline()). Everything it does is therefore deterministic and is tested
+// by feeding bytes (tests/core/test_session.cpp).
+//
+// What it implements: CONNECT/CONNACK with every MQTT 5 negotiated value;
+// QoS 0, 1 and 2 both ways with exactly-once delivery of inbound QoS 2;
+// packet identifiers allocated and found in constant time (an identifier is
+// the index of its in-flight slot plus one); Receive Maximum and Maximum
+// Packet Size both ways; inbound topic aliases; keep alive (PINGREQ when idle,
+// dead after 1.5 × keep alive of silence); session resumption (in-flight
+// PUBLISHes resent with DUP, PUBRELs resent, Message Expiry counted down);
+// DISCONNECT both ways; a protocol violation by the server ends in DISCONNECT
+// with the matching reason code (MQTT 5) and an error for the handler.
+
+#include <chrono>
+#include <vector>
+
+// ---- begin include/ctmqtt/core/session_error.hpp ----
+// Session errors: what the protocol engine reports when a connection is
+// refused, the server breaks the protocol, a limit is hit or the connection
+// dies. Like codec errors, each value packs the rule and a detail byte (a
+// reason code), so making one never allocates, and the message says what
+// happened and cites the specification:
+//   "connection refused: Bad User Name or Password (CONNACK 0x86)".
+
+
+
+namespace ctmqtt {
+
+enum class session_errc : std::uint8_t {
+    connection_refused = 1, ///< CONNACK refused; detail: reason or return code
+    connection_refused_v3,  ///< 3.1/3.1.1 return code in detail
+    not_connected,          ///< an operation that needs a connection
+    already_connecting,     ///< connect() while a connection is open
+    keep_alive_timeout,     ///< nothing from the server within 1.5 × keep alive
+    server_disconnected,    ///< the server sent DISCONNECT; detail: reason code
+    connection_lost,        ///< the transport closed
+    malformed_packet,       ///< the server sent a malformed packet (see the log for which)
+    unexpected_packet, ///< a packet the client never receives, or one out of order; detail: type
+    unknown_packet_id, ///< an acknowledgement for no packet in flight; detail: type
+    receive_maximum_exceeded,  ///< the server sent more QoS>0 PUBLISHes than we allow
+    topic_alias_invalid,       ///< an inbound alias of 0, above our maximum, or unknown
+    packet_too_large,          ///< inbound above our maximum packet size
+    outbound_packet_too_large, ///< outbound above the server's maximum packet size
+    send_quota_exhausted, ///< the server's Receive Maximum is reached: wait for an acknowledgement
+    packet_ids_exhausted, ///< every packet identifier is in use
+    qos_not_supported,    ///< above the server's Maximum QoS
+    retain_not_supported, ///< retain with Retain Available 0
+    message_expired,      ///< the Message Expiry Interval ran out before delivery
+    publish_refused,      ///< PUBACK/PUBREC with an error reason code; detail: reason
+    subscription_identifiers_not_supported,
+    shared_subscriptions_not_supported,
+    wildcard_subscriptions_not_supported,
+    authentication_failed, ///< an AUTH exchange the authenticator rejected
+    session_expired,       ///< the server has no session (Session Present 0) and kept none of ours
+};
+
+namespace detail {
+
+inline std::string session_rule_message(session_errc e, unsigned value) {
+    const auto hex = [&] { return detail::hex_byte(value); };
+    switch (e) {
+    case session_errc::connection_refused:
+        return "connection refused: " +
+               std::string{to_string(packet_type::connack, static_cast<std::uint8_t>(value))} +
+               " (CONNACK " + hex() + ")";
+    case session_errc::connection_refused_v3:
+        return "connection refused: " +
+               std::string{to_string(static_cast<connect_return_code>(value))} +
+               " (CONNACK return code " + std::to_string(value) + ")";
+    case session_errc::not_connected: return "not connected";
+    case session_errc::already_connecting: return "a connection is already open or being opened";
+    case session_errc::keep_alive_timeout:
+        return "no packet from the server within 1.5 times the keep alive (MQTT 5 §3.1.2.10)";
+    case session_errc::server_disconnected:
+        return "the server disconnected: " +
+               std::string{to_string(packet_type::disconnect, static_cast<std::uint8_t>(value))} +
+               " (DISCONNECT " + hex() + ")";
+    case session_errc::connection_lost: return "the connection was lost";
+    case session_errc::malformed_packet:
+        return "the server sent a malformed packet (DISCONNECT 0x81)";
+    case session_errc::unexpected_packet:
+        return "the server sent a " + std::string{to_string(static_cast<packet_type>(value))} +
+               " packet where none may come (protocol error, DISCONNECT 0x82)";
+    case session_errc::unknown_packet_id:
+        return "the server acknowledged a packet identifier not in use: " +
+               std::string{to_string(static_cast<packet_type>(value))} +
+               " (protocol error, DISCONNECT 0x82)";
+    case session_errc::receive_maximum_exceeded:
+        return "the server sent more unacknowledged QoS 1/2 messages than our Receive Maximum "
+               "[MQTT-3.3.4-9] "
+               "(DISCONNECT 0x93)";
+    case session_errc::topic_alias_invalid:
+        return "the server used a topic alias of 0, above our Topic Alias Maximum, or never set "
+               "(MQTT 5 §3.3.2.3.4, DISCONNECT 0x94)";
+    case session_errc::packet_too_large:
+        return "the server sent a packet larger than our Maximum Packet Size [MQTT-3.1.2-24] "
+               "(DISCONNECT 0x95)";
+    case session_errc::outbound_packet_too_large:
+        return "packet larger than the server's Maximum Packet Size [MQTT-3.2.2-15]";
+    case session_errc::send_quota_exhausted:
+        return "the server's Receive Maximum is reached: no more QoS 1/2 messages until one is "
+               "acknowledged "
+               "[MQTT-4.9.0-2]";
+    case session_errc::packet_ids_exhausted: return "every packet identifier is in use";
+    case session_errc::qos_not_supported:
+        return "QoS above the server's Maximum QoS [MQTT-3.2.2-11]";
+    case session_errc::retain_not_supported:
+        return "retain is not available on this server [MQTT-3.2.2-14]";
+    case session_errc::message_expired:
+        return "the message expired before it could be delivered (MQTT 5 §3.3.2.3.3)";
+    case session_errc::publish_refused:
+        return "the server refused the message: " +
+               std::string{to_string(packet_type::puback, static_cast<std::uint8_t>(value))} +
+               " (" + hex() + ")";
+    case session_errc::subscription_identifiers_not_supported:
+        return "the server does not support subscription identifiers (MQTT 5 §3.2.2.3.12)";
+    case session_errc::shared_subscriptions_not_supported:
+        return "the server does not support shared subscriptions (MQTT 5 §3.2.2.3.13)";
+    case session_errc::wildcard_subscriptions_not_supported:
+        return "the server does not support wildcard subscriptions (MQTT 5 §3.2.2.3.11)";
+    case session_errc::authentication_failed: return "authentication failed (AUTH)";
+    case session_errc::session_expired:
+        return "the server kept no session state for this client (Session Present 0)";
+    }
+    return "unknown session error";
+}
+
+class session_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "ctmqtt.session"; }
+    std::string message(int v) const override {
+        return session_rule_message(static_cast<session_errc>(v & 0xFF),
+                                    static_cast<unsigned>((v >> 8) & 0xFF));
+    }
+    std::error_condition default_error_condition(int v) const noexcept override {
+        return {v & 0xFF, *this};
+    }
+};
+
+} // namespace detail
+
+inline const std::error_category& session_category() noexcept {
+    static const detail::session_category_impl category;
+    return category;
+}
+
+inline std::error_code make_error_code(session_errc e, unsigned detail = 0) noexcept {
+    return {static_cast<int>(static_cast<unsigned>(e) | ((detail & 0xFF) << 8)),
+            session_category()};
+}
+
+inline std::error_condition make_error_condition(session_errc e) noexcept {
+    return {static_cast<int>(e), session_category()};
+}
+
+} // namespace ctmqtt
+
+template <>
+struct std::is_error_condition_enum<ctmqtt::session_errc> : std::true_type {};
+// ---- end include/ctmqtt/core/session_error.hpp ----
+
+namespace ctmqtt {
+
+/// Time as the session sees it: whatever the caller says "now" is.
+using session_clock = std::chrono::steady_clock;
+using session_time = session_clock::time_point;
+
+/// What the session tells its owner. Views in the packets passed are valid
+/// only during the call.
+class session_handler {
+public:
+    virtual ~session_handler() = default;
+    /// CONNACK arrived. `ec` is empty when the server accepted the connection.
+    virtual void on_connack(const connack& ack, std::error_code ec) = 0;
+    /// An application message. QoS 2 messages are delivered exactly once.
+    virtual void on_message(const publish& message) = 0;
+    /// An outbound QoS 1/2 PUBLISH is finished: acknowledged (PUBACK or
+    /// PUBCOMP), refused by a reason code, or expired. QoS 0 messages are
+    /// finished when written and are not reported here.
+    virtual void on_publish_done(std::uint16_t packet_id, std::error_code ec) = 0;
+    virtual void on_suback(const suback& ack) = 0;
+    virtual void on_unsuback(const unsuback& ack) = 0;
+    /// AUTH from the server (enhanced authentication, MQTT 5 §4.12).
+    virtual void on_auth(const auth&) {}
+    /// The connection is over: the server sent DISCONNECT, broke the protocol,
+    /// stopped answering, or the transport closed. The owner closes the
+    /// transport once output() is written; session state is kept for a resume.
+    virtual void on_connection_closed(std::error_code ec) = 0;
+};
+
+class session {
+public:
+    struct options {
+        protocol_version version = protocol_version::v5;
+        /// The CONNECT to send; its version member is set from `version`.
+        /// Views in it (client id, will, credentials) must outlive the session.
+        ctmqtt::connect connect;
+        /// How many QoS 1/2 messages the server may send us unacknowledged
+        /// (sent as Receive Maximum in MQTT 5).
+        std::uint16_t receive_maximum = 65'535;
+        /// The largest packet we accept (0: no limit; sent as Maximum Packet Size).
+        std::uint32_t maximum_packet_size = 0;
+        /// How many topic aliases the server may set for us (Topic Alias Maximum).
+        std::uint16_t topic_alias_maximum = 0;
+        /// With Session Present 0 after a resume, publish the messages that
+        /// were still in flight again as new messages (else they fail with
+        /// session_errc::session_expired).
+        bool republish_after_session_loss = true;
+    };
+
+    /// What the server granted in CONNACK (MQTT 5 §3.2.2.3); defaults are
+    /// the specification's when a property is absent.
+    struct server_limits {
+        std::uint16_t receive_maximum = 65'535;
+        std::uint32_t maximum_packet_size = 0; ///< 0: no limit
+        std::uint16_t topic_alias_maximum = 0;
+        ctmqtt::qos maximum_qos = ctmqtt::qos::exactly_once;
+        bool retain_available = true;
+        bool wildcard_subscription_available = true;
+        bool subscription_identifier_available = true;
+        bool shared_subscription_available = true;
+        std::uint16_t keep_alive = 0; ///< the keep alive in force (Server Keep Alive wins)
+        std::string assigned_client_id;
+    };
+
+    enum class state : std::uint8_t { disconnected, connecting, connected, closing };
+
+    session(options opts, session_handler& handler) : options_(std::move(opts)), handler_(handler) {
+        options_.connect.version = options_.version;
+        inbound_qos2_.assign(65'536 / 64, 0);
+    }
+
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    state current_state() const noexcept { return state_; }
+    const server_limits& limits() const noexcept { return limits_; }
+    protocol_version version() const noexcept { return options_.version; }
+
+    // ------------------------------------------------------------ lifecycle
+
+    /// Starts a connection: queues CONNECT. Call when the transport is open.
+    std::error_code connect(session_time now) {
+        if (state_ != state::disconnected)
+            return make_error_code(session_errc::already_connecting);
+        auto& c = options_.connect;
+        if (options_.version == protocol_version::v5) {
+            if (options_.receive_maximum != 65'535)
+                c.properties.set<property_id::receive_maximum>(options_.receive_maximum);
+            if (options_.maximum_packet_size != 0)
+                c.properties.set<property_id::maximum_packet_size>(options_.maximum_packet_size);
+            if (options_.topic_alias_maximum != 0)
+                c.properties.set<property_id::topic_alias_maximum>(options_.topic_alias_maximum);
+        }
+        input_.clear();
+        output_.clear();
+        if (auto ec = append(c, now))
+            return ec;
+        state_ = state::connecting;
+        last_received_ = now;
+        ping_outstanding_ = false;
+        limits_ = server_limits{};
+        limits_.keep_alive = c.keep_alive;
+        inbound_aliases_.clear();
+        return {};
+    }
+
+    /// The transport closed (or could not be opened). In-flight state is kept
+    /// for a resume with clean start off.
+    void connection_lost() {
+        if (state_ == state::disconnected)
+            return;
+        close(make_error_code(session_errc::connection_lost), false);
+    }
+
+    /// Sends DISCONNECT; the owner closes the transport once it is written.
+    std::error_code disconnect(disconnect_reason_code reason = {},
+                               const disconnect_properties& props = {}) {
+        if (state_ != state::connected && state_ != state::connecting)
+            return make_error_code(session_errc::not_connected);
+        ctmqtt::disconnect d;
+        d.reason_code = reason;
+        d.properties = props;
+        if (options_.version != protocol_version::v5)
+            d = ctmqtt::disconnect{};
+        (void)append(d, last_sent_);
+        state_ = state::closing;
+        return {};
+    }
+
+    // ------------------------------------------------------------ output and time
+
+    /// Bytes to send, in order. consume_output() says how many were written.
+    bytes_view output() const noexcept {
+        return bytes_view{output_.data() + output_begin_, output_.size() - output_begin_};
+    }
+    void consume_output(std::size_t n) noexcept {
+        output_begin_ += n;
+        if (output_begin_ >= output_.size()) {
+            output_.clear(); // keeps its capacity: steady state allocates nothing
+            output_begin_ = 0;
+        }
+    }
+
+    /// When on_timer() must be called next (keep alive); nullopt if never.
+    std::optional<session_time> deadline() const noexcept {
+        if ((state_ != state::connected && state_ != state::connecting) || limits_.keep_alive == 0)
+            return std::nullopt;
+        const auto keep_alive = std::chrono::seconds{limits_.keep_alive};
+        const auto dead = last_received_ + keep_alive + keep_alive / 2;
+        if (state_ == state::connecting || ping_outstanding_)
+            return dead;
+        return std::min(dead, last_sent_ + keep_alive);
+    }
+
+    /// Keep alive: PINGREQ when nothing was sent for a keep-alive interval
+    /// [MQTT-3.1.2-20]; the connection is dead when nothing arrived for 1.5 ×.
+    void on_timer(session_time now) {
+        if ((state_ != state::connected && state_ != state::connecting) || limits_.keep_alive == 0)
+            return;
+        const auto keep_alive = std::chrono::seconds{limits_.keep_alive};
+        if (now >= last_received_ + keep_alive + keep_alive / 2) {
+            close(make_error_code(session_errc::keep_alive_timeout), true,
+                  reason::keep_alive_timeout);
+            return;
+        }
+        if (state_ == state::connected && !ping_outstanding_ && now >= last_sent_ + keep_alive) {
+            (void)append(pingreq{}, now);
+            ping_outstanding_ = true;
+        }
+    }
+
+    // ------------------------------------------------------------ input
+
+    /// Feeds received bytes. Every complete packet is handled at once; a
+    /// partial one is kept until the rest arrives.
+    void receive(bytes_view data, session_time now) {
+        if (state_ == state::disconnected)
+            return;
+        if (!data.empty())
+            last_received_ = now;
+        if (input_.empty()) {
+            const auto used = consume_packets(data, now);
+            if (used < data.size() && state_ != state::disconnected)
+                input_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+            return;
+        }
+        input_.insert(input_.end(), data.begin(), data.end());
+        const auto used = consume_packets(bytes_view{input_}, now);
+        input_.erase(input_.begin(),
+                     input_.begin() + static_cast<std::ptrdiff_t>(std::min(used, input_.size())));
+    }
+
+    // ------------------------------------------------------------ operations
+
+    /// Sends a PUBLISH. For QoS 1/2 the session assigns the packet identifier
+    /// (returned), keeps a copy for resending and reports the outcome through
+    /// on_publish_done; QoS 0 returns 0.
+    result<std::uint16_t> publish(const ctmqtt::publish& message, session_time now) {
+        if (state_ != state::connected)
+            return make_error_code(session_errc::not_connected);
+        if (message.qos > limits_.maximum_qos)
+            return make_error_code(session_errc::qos_not_supported);
+        if (message.retain && !limits_.retain_available)
+            return make_error_code(session_errc::retain_not_supported);
+        ctmqtt::publish p = message;
+        p.dup = false;
+        if (p.qos == qos::at_most_once) {
+            p.packet_id = 0;
+            if (auto ec = append(p, now))
+                return ec;
+            return std::uint16_t{0};
+        }
+        if (outbound_publishes_ >= limits_.receive_maximum)
+            return make_error_code(session_errc::send_quota_exhausted);
+        auto id = allocate_id();
+        if (!id)
+            return make_error_code(session_errc::packet_ids_exhausted);
+        p.packet_id = *id;
+        auto& slot = slots_[*id - 1u];
+        if (auto ec = encode_into(p, slot.packet)) {
+            free_id(*id);
+            return ec;
+        }
+        slot.kind =
+            p.qos == qos::at_least_once ? slot_kind::awaiting_puback : slot_kind::awaiting_pubrec;
+        slot.sent_at = now;
+        slot.expiry_offset = expiry_offset(p, slot.packet);
+        ++outbound_publishes_;
+        write_bytes(slot.packet, now);
+        return *id;
+    }
+
+    /// Sends a SUBSCRIBE; on_suback reports the result.
+    result<std::uint16_t> subscribe(std::span<const subscription> subscriptions,
+                                    const subscribe_properties& props, session_time now) {
+        if (state_ != state::connected)
+            return make_error_code(session_errc::not_connected);
+        if (options_.version == protocol_version::v5) {
+            if (props.get<property_id::subscription_identifier>() &&
+                !limits_.subscription_identifier_available)
+                return make_error_code(session_errc::subscription_identifiers_not_supported);
+            for (const auto& s : subscriptions) {
+                if (is_shared_subscription(s.topic_filter) &&
+                    !limits_.shared_subscription_available)
+                    return make_error_code(session_errc::shared_subscriptions_not_supported);
+                if (contains_wildcard(s.topic_filter) && !limits_.wildcard_subscription_available)
+                    return make_error_code(session_errc::wildcard_subscriptions_not_supported);
+            }
+        }
+        auto id = allocate_id();
+        if (!id)
+            return make_error_code(session_errc::packet_ids_exhausted);
+        ctmqtt::subscribe s;
+        s.packet_id = *id;
+        s.subscriptions = subscriptions;
+        s.properties = props;
+        if (auto ec = append(s, now)) {
+            free_id(*id);
+            return ec;
+        }
+        slots_[*id - 1u].kind = slot_kind::awaiting_suback;
+        return *id;
+    }
+
+    /// Sends an UNSUBSCRIBE; on_unsuback reports the result.
+    result<std::uint16_t> unsubscribe(std::span<const std::string_view> filters,
+                                      const unsubscribe_properties& props, session_time now) {
+        if (state_ != state::connected)
+            return make_error_code(session_errc::not_connected);
+        auto id = allocate_id();
+        if (!id)
+            return make_error_code(session_errc::packet_ids_exhausted);
+        ctmqtt::unsubscribe u;
+        u.packet_id = *id;
+        u.topic_filters = filters;
+        u.properties = props;
+        if (auto ec = append(u, now)) {
+            free_id(*id);
+            return ec;
+        }
+        slots_[*id - 1u].kind = slot_kind::awaiting_unsuback;
+        return *id;
+    }
+
+    /// Sends AUTH (enhanced authentication or re-authentication, MQTT 5 §4.12).
+    std::error_code send_auth(const ctmqtt::auth& a, session_time now) {
+        if (state_ != state::connected && state_ != state::connecting)
+            return make_error_code(session_errc::not_connected);
+        return append(a, now);
+    }
+
+    /// QoS 1/2 messages sent and not yet finished.
+    std::size_t publishes_in_flight() const noexcept { return outbound_publishes_; }
+
+private:
+    enum class slot_kind : std::uint8_t {
+        free,
+        awaiting_puback,  // QoS 1 sent
+        awaiting_pubrec,  // QoS 2 sent
+        awaiting_pubcomp, // QoS 2, PUBREL sent
+        awaiting_suback,
+        awaiting_unsuback,
+    };
+
+    // One in-flight packet; its packet identifier is its index + 1, so
+    // allocation is a pop from the free list and lookup an index.
+    struct slot {
+        slot_kind kind = slot_kind::free;
+        std::vector<std::byte> packet; ///< the encoded PUBLISH, kept for resending
+        session_time sent_at{};
+        std::uint32_t expiry_offset = 0; ///< where the Message Expiry Interval value is, 0 if none
+    };
+
+    // ------------------------------------------------------------ packet identifiers
+
+    std::optional<std::uint16_t> allocate_id() {
+        if (!free_ids_.empty()) {
+            const auto id = free_ids_.back();
+            free_ids_.pop_back();
+            return id;
+        }
+        if (slots_.size() >= 65'535)
+            return std::nullopt;
+        slots_.emplace_back();
+        return static_cast<std::uint16_t>(slots_.size());
+    }
+
+    void free_id(std::uint16_t id) {
+        auto& s = slots_[id - 1u];
+        if (s.kind == slot_kind::awaiting_puback || s.kind == slot_kind::awaiting_pubrec ||
+            s.kind == slot_kind::awaiting_pubcomp)
+            --outbound_publishes_;
+        s.kind = slot_kind::free;
+        s.packet.clear();
+        free_ids_.push_back(id);
+    }
+
+    slot* find_slot(std::uint16_t id) noexcept {
+        if (id == 0 || id > slots_.size() || slots_[id - 1u].kind == slot_kind::free)
+            return nullptr;
+        return &slots_[id - 1u];
+    }
+
+    // ------------------------------------------------------------ output
+
+    template <class P>
+    std::error_code encode_into(const P& p, std::vector<std::byte>& out) {
+        const auto size = encoded_size(p, options_.version);
+        if (limits_.maximum_packet_size != 0 && size > limits_.maximum_packet_size)
+            return make_error_code(session_errc::outbound_packet_too_large);
+        out.resize(size);
+        auto e = encode(p, options_.version, std::span{out});
+        if (!e)
+            return e.error();
+        std::copy(e->payload.begin(), e->payload.end(),
+                  out.begin() + static_cast<std::ptrdiff_t>(e->header.size()));
+        return {};
+    }
+
+    template <class P>
+    std::error_code append(const P& p, session_time now) {
+        const auto size = encoded_size(p, options_.version);
+        if (limits_.maximum_packet_size != 0 && size > limits_.maximum_packet_size)
+            return make_error_code(session_errc::outbound_packet_too_large);
+        const auto start = output_.size();
+        output_.resize(start + size);
+        auto e = encode(p, options_.version, std::span{output_}.subspan(start));
+        if (!e) {
+            output_.resize(start);
+            return e.error();
+        }
+        std::copy(e->payload.begin(), e->payload.end(),
+                  output_.begin() + static_cast<std::ptrdiff_t>(start + e->header.size()));
+        last_sent_ = now;
+        return {};
+    }
+
+    void write_bytes(bytes_view bytes, session_time now) {
+        output_.insert(output_.end(), bytes.begin(), bytes.end());
+        last_sent_ = now;
+    }
+
+    // Where a PUBLISH's Message Expiry Interval value sits in its encoding, so
+    // a resend can count it down in place (MQTT 5 §3.3.2.3.3).
+    std::uint32_t expiry_offset(const ctmqtt::publish& p,
+                                const std::vector<std::byte>& bytes) const {
+        if (options_.version != protocol_version::v5 ||
+            !p.properties.get<property_id::message_expiry_interval>())
+            return 0;
+        // fixed header, topic, packet id, property length, then properties in table order:
+        // Payload Format Indicator (2 bytes) may come before Message Expiry Interval.
+        fixed_header h;
+        (void)detail::parse_header(bytes, options_.version, h);
+        std::size_t at = h.length + 2 + p.topic.size() + 2;
+        at += wire::varint::size(static_cast<std::uint32_t>(p.properties.content_size()));
+        if (p.properties.get<property_id::payload_format_indicator>())
+            at += 2;
+        return static_cast<std::uint32_t>(at + 1); // past the identifier byte
+    }
+
+    // ------------------------------------------------------------ input
+
+    std::size_t consume_packets(bytes_view data, session_time now) {
+        std::size_t used = 0;
+        while (used < data.size() && state_ != state::disconnected && state_ != state::closing) {
+            const auto rest = data.subspan(used);
+            fixed_header h;
+            if (auto f = detail::parse_header(rest, options_.version, h)) {
+                violation(detail::header_error(f, h), reason::malformed_packet);
+                return data.size();
+            }
+            if (h.length == 0)
+                break; // the fixed header is not complete yet
+            if (options_.maximum_packet_size != 0 &&
+                h.packet_size() > options_.maximum_packet_size) {
+                violation(make_error_code(session_errc::packet_too_large),
+                          reason::packet_too_large);
+                return data.size();
+            }
+            if (h.packet_size() > rest.size())
+                break;
+            handle_packet(h, rest.subspan(h.length, h.remaining_length), now);
+            used += h.packet_size();
+        }
+        return used;
+    }
+
+    void handle_packet(const fixed_header& h, bytes_view body, session_time now) {
+        switch (h.type) {
+        case packet_type::connack: return on_connack(h, body, now);
+        case packet_type::publish: return on_publish(h, body, now);
+        case packet_type::puback: return on_puback(h, body);
+        case packet_type::pubrec: return on_pubrec(h, body, now);
+        case packet_type::pubrel: return on_pubrel(h, body, now);
+        case packet_type::pubcomp: return on_pubcomp(h, body);
+        case packet_type::suback: return on_suback(h, body);
+        case packet_type::unsuback: return on_unsuback(h, body);
+        case packet_type::pingresp:
+            if (auto p = decode_checked<pingresp>(h, body))
+                ping_outstanding_ = false;
+            return;
+        case packet_type::disconnect: return on_disconnect(h, body);
+        case packet_type::auth: return on_auth(h, body);
+        default:
+            // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ: packets only a client sends.
+            return violation(
+                make_error_code(session_errc::unexpected_packet, static_cast<unsigned>(h.type)),
+                reason::protocol_error);
+        }
+    }
+
+    // Decodes a packet; a malformed one ends the connection (DISCONNECT 0x81).
+    template <class P>
+    std::optional<P> decode_checked(const fixed_header& h, bytes_view body) {
+        std::optional<P> p{std::in_place};
+        if (auto ec = decode_body(h, body, options_.version, *p)) {
+            violation(ec, reason::malformed_packet);
+            return std::nullopt;
+        }
+        return p;
+    }
+
+    bool expect_connected(packet_type t) {
+        if (state_ == state::connected || state_ == state::closing)
+            return true;
+        violation(make_error_code(session_errc::unexpected_packet, static_cast<unsigned>(t)),
+                  reason::protocol_error);
+        return false;
+    }
+
+    void on_connack(const fixed_header& h, bytes_view body, session_time now) {
+        if (state_ != state::connecting) // a second CONNACK [MQTT-3.2.0-2]
+            return violation(
+                make_error_code(session_errc::unexpected_packet, static_cast<unsigned>(h.type)),
+                reason::protocol_error);
+        auto ack = decode_checked<connack>(h, body);
+        if (!ack)
+            return;
+        if (!ack->accepted(options_.version)) {
+            const auto ec =
+                options_.version == protocol_version::v5
+                    ? make_error_code(session_errc::connection_refused, ack->reason_code.value())
+                    : make_error_code(session_errc::connection_refused_v3,
+                                      static_cast<unsigned>(ack->return_code));
+            handler_.on_connack(*ack, ec);
+            close(ec, false);
+            return;
+        }
+        if (options_.version == protocol_version::v5)
+            read_limits(*ack);
+        state_ = state::connected;
+        handler_.on_connack(*ack, {});
+        resume(ack->session_present, now);
+    }
+
+    void read_limits(const connack& ack) {
+        const auto& p = ack.properties;
+        if (auto v = p.get<property_id::receive_maximum>())
+            limits_.receive_maximum = *v;
+        if (auto v = p.get<property_id::maximum_packet_size>())
+            limits_.maximum_packet_size = *v;
+        if (auto v = p.get<property_id::topic_alias_maximum>())
+            limits_.topic_alias_maximum = *v;
+        if (auto v = p.get<property_id::maximum_qos>())
+            limits_.maximum_qos = static_cast<qos>(*v);
+        if (auto v = p.get<property_id::retain_available>())
+            limits_.retain_available = *v != 0;
+        if (auto v = p.get<property_id::wildcard_subscription_available>())
+            limits_.wildcard_subscription_available = *v != 0;
+        if (auto v = p.get<property_id::subscription_identifier_available>())
+            limits_.subscription_identifier_available = *v != 0;
+        if (auto v = p.get<property_id::shared_subscription_available>())
+            limits_.shared_subscription_available = *v != 0;
+        if (auto v = p.get<property_id::server_keep_alive>())
+            limits_.keep_alive = *v; // [MQTT-3.2.2-21]
+        if (auto v = p.get<property_id::assigned_client_identifier>())
+            limits_.assigned_client_id = std::string{*v};
+    }
+
+    // After CONNACK: resend what was in flight (MQTT 5 §4.4), or, when the
+    // server kept no session, start again.
+    void resume(bool session_present, session_time now) {
+        if (!session_present)
+            std::fill(inbound_qos2_.begin(), inbound_qos2_.end(), 0);
+        inbound_unacknowledged_ = 0;
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            auto& s = slots_[i];
+            const auto id = static_cast<std::uint16_t>(i + 1);
+            switch (s.kind) {
+            case slot_kind::free: break;
+            case slot_kind::awaiting_puback:
+            case slot_kind::awaiting_pubrec:
+                if (expired(s, now)) {
+                    free_id(id);
+                    handler_.on_publish_done(id, make_error_code(session_errc::message_expired));
+                    break;
+                }
+                if (session_present)
+                    s.packet[0] |= std::byte{0x08}; // DUP [MQTT-3.3.1-1]
+                else if (!options_.republish_after_session_loss) {
+                    free_id(id);
+                    handler_.on_publish_done(id, make_error_code(session_errc::session_expired));
+                    break;
+                }
+                write_bytes(s.packet, now);
+                break;
+            case slot_kind::awaiting_pubcomp:
+                if (session_present) {
+                    pubrel rel;
+                    rel.packet_id = id;
+                    (void)append(rel, now); // [MQTT-4.4.0-1]
+                } else {
+                    // The server had the message (it sent PUBREC) and kept no session: it is
+                    // delivered.
+                    free_id(id);
+                    handler_.on_publish_done(id, {});
+                }
+                break;
+            case slot_kind::awaiting_suback:
+            case slot_kind::awaiting_unsuback:
+                // Not resent (MQTT 5 §4.4 resends only PUBLISH and PUBREL): the client layer
+                // re-subscribes.
+                free_id(id);
+                break;
+            }
+        }
+    }
+
+    // Counts the Message Expiry Interval down by the time in flight; false
+    // when it ran out (MQTT 5 §3.3.2.3.3).
+    bool expired(slot& s, session_time now) {
+        if (s.expiry_offset == 0)
+            return false;
+        auto* at = s.packet.data() + s.expiry_offset;
+        wire::reader r{at, at + 4};
+        std::uint32_t remaining = 0;
+        (void)wire::u32::read(r, remaining);
+        const auto elapsed =
+            std::chrono::duration_cast<std::chrono::seconds>(now - s.sent_at).count();
+        if (elapsed >= static_cast<long long>(remaining))
+            return true;
+        (void)wire::u32::write(
+            static_cast<std::uint32_t>(remaining - static_cast<std::uint32_t>(elapsed)), at);
+        s.sent_at = now;
+        return false;
+    }
+
+    void on_publish(const fixed_header& h, bytes_view body, session_time now) {
+        if (!expect_connected(h.type))
+            return;
+        auto p = decode_checked<ctmqtt::publish>(h, body);
+        if (!p)
+            return;
+        if (options_.version == protocol_version::v5 && !resolve_alias(*p))
+            return;
+        switch (p->qos) {
+        case qos::at_most_once: handler_.on_message(*p); return;
+        case qos::at_least_once: {
+            handler_.on_message(*p);
+            puback ack;
+            ack.packet_id = p->packet_id;
+            (void)append(ack, now);
+            return;
+        }
+        case qos::exactly_once: {
+            pubrec rec;
+            rec.packet_id = p->packet_id;
+            if (!inbound_qos2_seen(p->packet_id)) {
+                if (inbound_unacknowledged_ >= options_.receive_maximum) // [MQTT-3.3.4-9]
+                    return violation(make_error_code(session_errc::receive_maximum_exceeded),
+                                     reason::receive_maximum_exceeded);
+                mark_inbound_qos2(p->packet_id, true);
+                ++inbound_unacknowledged_;
+                handler_.on_message(*p); // once: a resend with DUP finds the identifier marked
+            }
+            (void)append(rec, now);
+            return;
+        }
+        }
+    }
+
+    // Inbound topic aliases (MQTT 5 §3.3.2.3.4): set or use.
+    bool resolve_alias(ctmqtt::publish& p) {
+        const auto alias = p.properties.get<property_id::topic_alias>();
+        if (!alias) {
+            if (p.topic.empty()) { // checked by the codec already; kept for clarity
+                violation(make_error_code(session_errc::topic_alias_invalid),
+                          reason::topic_alias_invalid);
+                return false;
+            }
+            return true;
+        }
+        if (*alias == 0 || *alias > options_.topic_alias_maximum) {
+            violation(make_error_code(session_errc::topic_alias_invalid),
+                      reason::topic_alias_invalid);
+            return false;
+        }
+        if (inbound_aliases_.size() < options_.topic_alias_maximum)
+            inbound_aliases_.resize(options_.topic_alias_maximum);
+        auto& stored = inbound_aliases_[*alias - 1u];
+        if (p.topic.empty()) {
+            if (!stored) {
+                violation(make_error_code(session_errc::topic_alias_invalid),
+                          reason::topic_alias_invalid);
+                return false;
+            }
+            p.topic = *stored;
+        } else {
+            stored = std::string{p.topic};
+        }
+        return true;
+    }
+
+    bool inbound_qos2_seen(std::uint16_t id) const noexcept {
+        return (inbound_qos2_[id / 64] >> (id % 64) & 1u) != 0;
+    }
+    void mark_inbound_qos2(std::uint16_t id, bool on) noexcept {
+        const auto bit = std::uint64_t{1} << (id % 64);
+        if (on)
+            inbound_qos2_[id / 64] |= bit;
+        else
+            inbound_qos2_[id / 64] &= ~bit;
+    }
+
+    template <class Ack>
+    std::optional<Ack> decode_ack(const fixed_header& h, bytes_view body, slot_kind expected,
+                                  slot*& found) {
+        if (!expect_connected(h.type))
+            return std::nullopt;
+        auto ack = decode_checked<Ack>(h, body);
+        if (!ack)
+            return std::nullopt;
+        found = find_slot(ack->packet_id);
+        if (!found || found->kind != expected) {
+            violation(
+                make_error_code(session_errc::unknown_packet_id, static_cast<unsigned>(h.type)),
+                reason::protocol_error);
+            return std::nullopt;
+        }
+        return ack;
+    }
+
+    void on_puback(const fixed_header& h, bytes_view body) {
+        slot* s = nullptr;
+        auto ack = decode_ack<puback>(h, body, slot_kind::awaiting_puback, s);
+        if (!ack)
+            return;
+        free_id(ack->packet_id);
+        handler_.on_publish_done(
+            ack->packet_id,
+            ack->reason_code.is_error()
+                ? make_error_code(session_errc::publish_refused, ack->reason_code.value())
+                : std::error_code{});
+    }
+
+    void on_pubrec(const fixed_header& h, bytes_view body, session_time now) {
+        slot* s = nullptr;
+        auto rec = decode_ack<pubrec>(h, body, slot_kind::awaiting_pubrec, s);
+        if (!rec)
+            return;
+        if (rec->reason_code.is_error()) { // the flow ends here (MQTT 5 §4.3.3)
+            free_id(rec->packet_id);
+            handler_.on_publish_done(rec->packet_id, make_error_code(session_errc::publish_refused,
+                                                                     rec->reason_code.value()));
+            return;
+        }
+        s->kind = slot_kind::awaiting_pubcomp;
+        s->packet.clear(); // the message is the server's now; only PUBREL remains
+        pubrel rel;
+        rel.packet_id = rec->packet_id;
+        (void)append(rel, now);
+    }
+
+    void on_pubrel(const fixed_header& h, bytes_view body, session_time now) {
+        if (!expect_connected(h.type))
+            return;
+        auto rel = decode_checked<pubrel>(h, body);
+        if (!rel)
+            return;
+        pubcomp comp;
+        comp.packet_id = rel->packet_id;
+        if (inbound_qos2_seen(rel->packet_id)) {
+            mark_inbound_qos2(rel->packet_id, false);
+            if (inbound_unacknowledged_ > 0)
+                --inbound_unacknowledged_;
+        } else if (options_.version == protocol_version::v5) {
+            comp.reason_code = reason::packet_identifier_not_found; // MQTT 5 §3.7.2.1
+        }
+        (void)append(comp, now);
+    }
+
+    void on_pubcomp(const fixed_header& h, bytes_view body) {
+        slot* s = nullptr;
+        auto comp = decode_ack<pubcomp>(h, body, slot_kind::awaiting_pubcomp, s);
+        if (!comp)
+            return;
+        free_id(comp->packet_id);
+        handler_.on_publish_done(
+            comp->packet_id,
+            comp->reason_code.is_error()
+                ? make_error_code(session_errc::publish_refused, comp->reason_code.value())
+                : std::error_code{});
+    }
+
+    void on_suback(const fixed_header& h, bytes_view body) {
+        slot* s = nullptr;
+        auto ack = decode_ack<suback>(h, body, slot_kind::awaiting_suback, s);
+        if (!ack)
+            return;
+        free_id(ack->packet_id);
+        handler_.on_suback(*ack);
+    }
+
+    void on_unsuback(const fixed_header& h, bytes_view body) {
+        slot* s = nullptr;
+        auto ack = decode_ack<unsuback>(h, body, slot_kind::awaiting_unsuback, s);
+        if (!ack)
+            return;
+        free_id(ack->packet_id);
+        handler_.on_unsuback(*ack);
+    }
+
+    void on_disconnect(const fixed_header& h, bytes_view body) {
+        if (options_.version != protocol_version::v5) // servers never send DISCONNECT before 5.0
+            return violation(
+                make_error_code(session_errc::unexpected_packet, static_cast<unsigned>(h.type)),
+                reason::protocol_error);
+        auto d = decode_checked<ctmqtt::disconnect>(h, body);
+        if (!d)
+            return;
+        close(make_error_code(session_errc::server_disconnected, d->reason_code.value()), false);
+    }
+
+    void on_auth(const fixed_header& h, bytes_view body) {
+        auto a = decode_checked<ctmqtt::auth>(h, body);
+        if (!a)
+            return;
+        handler_.on_auth(*a);
+    }
+
+    // ------------------------------------------------------------ ending
+
+    // The server broke the protocol: DISCONNECT with the reason (MQTT 5), then close.
+    void violation(std::error_code ec, reason why) { close(ec, true, why); }
+
+    void close(std::error_code ec, bool send_disconnect,
+               reason why = reason::normal_disconnection) {
+        if (send_disconnect && options_.version == protocol_version::v5 &&
+            (state_ == state::connected || state_ == state::connecting)) {
+            ctmqtt::disconnect d;
+            if (auto code = disconnect_reason_code::from_reason(why))
+                d.reason_code = *code;
+            (void)append(d, last_sent_);
+        }
+        state_ = state::disconnected;
+        input_.clear();
+        ping_outstanding_ = false;
+        handler_.on_connection_closed(ec);
+    }
+
+    options options_;
+    session_handler& handler_;
+    state state_ = state::disconnected;
+    server_limits limits_;
+
+    std::vector<std::byte> input_;  ///< a partial packet waiting for the rest
+    std::vector<std::byte> output_; ///< bytes to send
+    std::size_t output_begin_ = 0;
+
+    std::vector<slot> slots_;             ///< in-flight outbound packets, by identifier - 1
+    std::vector<std::uint16_t> free_ids_; ///< identifiers whose slot is free
+    std::size_t outbound_publishes_ = 0; ///< QoS 1/2 PUBLISHes in flight (server's Receive Maximum)
+
+    std::vector<std::uint64_t> inbound_qos2_; ///< 65,536 bits: QoS 2 identifiers awaiting PUBREL
+    std::size_t inbound_unacknowledged_ = 0;
+    std::vector<std::optional<std::string>> inbound_aliases_;
+
+    session_time last_sent_{};
+    session_time last_received_{};
+    bool ping_outstanding_ = false;
+};
+
+} // namespace ctmqtt
+// ---- end include/ctmqtt/core/session.hpp ----
 // ---- end include/ctmqtt/core.hpp ----
 // ---- begin include/ctmqtt/version.hpp ----
 // ctmqtt's version. Keep in sync with project() in CMakeLists.txt and
