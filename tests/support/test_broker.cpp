@@ -45,7 +45,8 @@ std::string_view text_of(mq::bytes_view b) {
 // packets (raw bytes) with a timeout.
 class raw_client {
 public:
-    raw_client(const mosquitto_broker& broker, mq::protocol_version v) : v_(v) {
+    raw_client(const mosquitto_broker& broker, mq::protocol_version v)
+        : broker_(&broker), v_(v) {
         fd_ = ctmqtt_test::detail::unique_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!fd_)
             ctmqtt_test::detail::throw_errno("socket");
@@ -106,12 +107,11 @@ public:
     P expect(std::vector<std::byte>& storage, std::chrono::milliseconds timeout = 5s) {
         auto packet = receive(timeout);
         if (!packet)
-            throw std::runtime_error("no packet within " + std::to_string(timeout.count()) +
-                                     " ms");
+            fail("no packet within " + std::to_string(timeout.count()) + " ms");
         storage = std::move(*packet);
         auto decoded = mq::decode<P>(storage, v_);
         if (!decoded)
-            throw std::runtime_error("decode: " + decoded.error().message());
+            fail("decode: " + decoded.error().message());
         return *decoded;
     }
 
@@ -166,6 +166,11 @@ public:
     }
 
 private:
+    // Failures carry the end of the broker's log.
+    [[noreturn]] void fail(const std::string& what) const {
+        throw std::runtime_error(what + "\n" + broker_->log_tail());
+    }
+
     void write_all(mq::bytes_view data) {
         while (!data.empty()) {
             const auto n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
@@ -177,6 +182,7 @@ private:
         }
     }
 
+    const mosquitto_broker* broker_;
     ctmqtt_test::detail::unique_fd fd_;
     mq::protocol_version v_;
     std::vector<std::byte> in_;
@@ -206,7 +212,7 @@ bool wait_until_dead(pid_t pid, std::chrono::milliseconds timeout) {
 
 TEST_CASE("broker: starts on a free loopback port, not 1883", "[broker]") {
     mosquitto_broker broker;
-    INFO(broker.log_tail());
+    INFO("broker log: " << broker.log_file().string());
     CHECK(broker.host() == "127.0.0.1");
     CHECK(broker.port() != 0);
     CHECK(broker.port() != 1883);
@@ -222,7 +228,7 @@ TEST_CASE("broker: starts on a free loopback port, not 1883", "[broker]") {
 
 TEST_CASE("broker: CONNECT/CONNACK over a raw socket, MQTT 3.1.1 and 5.0", "[broker]") {
     mosquitto_broker broker;
-    INFO(broker.log_tail());
+    INFO("broker log: " << broker.log_file().string());
     for (auto v : {mq::protocol_version::v3_1_1, mq::protocol_version::v5}) {
         INFO(mq::to_string(v));
         raw_client client(broker, v);
@@ -237,7 +243,7 @@ TEST_CASE("broker: CONNECT/CONNACK over a raw socket, MQTT 3.1.1 and 5.0", "[bro
 
 TEST_CASE("broker: SUBSCRIBE and PUBLISH round trip through the broker", "[broker]") {
     mosquitto_broker broker;
-    INFO(broker.log_tail());
+    INFO("broker log: " << broker.log_file().string());
     for (auto v : {mq::protocol_version::v3_1_1, mq::protocol_version::v5}) {
         INFO(mq::to_string(v));
         raw_client subscriber(broker, v);
@@ -257,7 +263,7 @@ TEST_CASE("broker: SUBSCRIBE and PUBLISH round trip through the broker", "[broke
 
 TEST_CASE("broker: kill, connection refused, start again on the same port", "[broker]") {
     mosquitto_broker broker;
-    INFO(broker.log_tail());
+    INFO("broker log: " << broker.log_file().string());
     const auto port = broker.port();
     const auto first_pid = broker.pid();
 
@@ -291,7 +297,7 @@ TEST_CASE("broker: kill, connection refused, start again on the same port", "[br
 
 TEST_CASE("broker: pause stops answering, resume answers", "[broker]") {
     mosquitto_broker broker;
-    INFO(broker.log_tail());
+    INFO("broker log: " << broker.log_file().string());
     broker.pause();
     CHECK(broker.paused());
     // The kernel still completes the TCP handshake, but nobody reads.
@@ -325,8 +331,8 @@ namespace {
 std::string retained_payload(const mosquitto_broker& broker, std::string_view topic) {
     raw_client client(broker, mq::protocol_version::v5);
     REQUIRE(client.handshake("ctmqtt-retained-reader"));
-    client.subscribe(topic);
     client.subscribe("ctmqtt/sentinel");
+    client.subscribe(topic); // any retained message follows this SUBACK
     client.publish("ctmqtt/sentinel", "sentinel");
     std::vector<std::byte> storage;
     const auto got = client.expect<mq::publish>(storage);
@@ -348,7 +354,7 @@ void publish_retained(const mosquitto_broker& broker, std::string_view topic,
 
 TEST_CASE("broker: persistence keeps a retained message across stop/start", "[broker]") {
     mosquitto_broker broker({.persistence = true});
-    INFO(broker.log_tail());
+    INFO("broker log: " << broker.log_file().string());
     publish_retained(broker, "ctmqtt/retained", "kept");
     REQUIRE(retained_payload(broker, "ctmqtt/retained") == "kept");
 
@@ -360,7 +366,7 @@ TEST_CASE("broker: persistence keeps a retained message across stop/start", "[br
 
 TEST_CASE("broker: without persistence a retained message is lost on restart", "[broker]") {
     mosquitto_broker broker;
-    INFO(broker.log_tail());
+    INFO("broker log: " << broker.log_file().string());
     publish_retained(broker, "ctmqtt/retained", "lost");
     REQUIRE(retained_payload(broker, "ctmqtt/retained") == "lost");
     broker.restart();
@@ -383,14 +389,14 @@ TEST_CASE("broker: two brokers at once", "[broker]") {
 TEST_CASE("broker: extra_config and allow_anonymous", "[broker]") {
     SECTION("anonymous refused") {
         mosquitto_broker broker({.allow_anonymous = false});
-        INFO(broker.log_tail());
+        INFO("broker log: " << broker.log_file().string());
         raw_client client(broker, mq::protocol_version::v3_1_1);
         CHECK_FALSE(client.handshake("ctmqtt-anonymous"));
     }
     SECTION("a listener option from extra_config") {
         // max_keepalive: MQTT 5 clients asking for more get it in the CONNACK.
         mosquitto_broker broker({.extra_config = {"max_keepalive 10"}});
-        INFO(broker.log_tail());
+        INFO("broker log: " << broker.log_file().string());
         raw_client client(broker, mq::protocol_version::v5);
         client.send_connect("ctmqtt-keepalive");
         std::vector<std::byte> storage;
