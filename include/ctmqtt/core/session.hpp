@@ -126,12 +126,14 @@ public:
         }
         input_.clear();
         output_.clear();
+        output_begin_ = 0;
+        // The previous server's limits (Maximum Packet Size) do not apply to this CONNECT.
+        limits_ = server_limits{};
         if (auto ec = append(c, now))
             return ec;
         state_ = state::connecting;
         last_received_ = now;
         ping_outstanding_ = false;
-        limits_ = server_limits{};
         limits_.keep_alive = c.keep_alive;
         inbound_aliases_.clear();
         return {};
@@ -182,11 +184,13 @@ public:
         const auto dead = last_received_ + keep_alive + keep_alive / 2;
         if (state_ == state::connecting || ping_outstanding_)
             return dead;
-        return std::min(dead, last_sent_ + keep_alive);
+        return std::min(dead, std::min(last_sent_, last_received_) + keep_alive);
     }
 
     /// Keep alive: PINGREQ when nothing was sent for a keep-alive interval
-    /// [MQTT-3.1.2-20]; the connection is dead when nothing arrived for 1.5 ×.
+    /// [MQTT-3.1.2-20], or nothing received (a server owes a busy client no
+    /// packet but PINGRESP, MQTT 5 §3.1.2.10); the connection is dead when
+    /// nothing arrived for 1.5 ×.
     void on_timer(session_time now) {
         if ((state_ != state::connected && state_ != state::connecting) || limits_.keep_alive == 0)
             return;
@@ -196,7 +200,8 @@ public:
                   reason::keep_alive_timeout);
             return;
         }
-        if (state_ == state::connected && !ping_outstanding_ && now >= last_sent_ + keep_alive) {
+        if (state_ == state::connected && !ping_outstanding_ &&
+            now >= std::min(last_sent_, last_received_) + keep_alive) {
             (void)append(pingreq{}, now);
             ping_outstanding_ = true;
         }
@@ -207,7 +212,8 @@ public:
     /// Feeds received bytes. Every complete packet is handled at once; a
     /// partial one is kept until the rest arrives.
     void receive(bytes_view data, session_time now) {
-        if (state_ == state::disconnected)
+        // After our DISCONNECT nothing more is processed [MQTT-3.14.4-1]; the owner closes.
+        if (state_ == state::disconnected || state_ == state::closing)
             return;
         if (!data.empty())
             last_received_ = now;
@@ -258,6 +264,7 @@ public:
             p.qos == qos::at_least_once ? slot_kind::awaiting_puback : slot_kind::awaiting_pubrec;
         slot.sent_at = now;
         slot.expiry_offset = expiry_offset(p, slot.packet);
+        slot.sequence = ++sequence_;
         ++outbound_publishes_;
         write_bytes(slot.packet, now);
         return *id;
@@ -342,6 +349,7 @@ private:
         std::vector<std::byte> packet; ///< the encoded PUBLISH, kept for resending
         session_time sent_at{};
         std::uint32_t expiry_offset = 0; ///< where the Message Expiry Interval value is, 0 if none
+        std::uint64_t sequence = 0; ///< order of the PUBLISH, then of its PUBREC (MQTT 5 §4.6)
     };
 
     // ------------------------------------------------------------ packet identifiers
@@ -469,6 +477,8 @@ private:
         case packet_type::suback: return on_suback(h, body);
         case packet_type::unsuback: return on_unsuback(h, body);
         case packet_type::pingresp:
+            if (!expect_connected(h.type)) // nothing but CONNACK (or AUTH) first [MQTT-3.2.0-1]
+                return;
             if (auto p = decode_checked<pingresp>(h, body))
                 ping_outstanding_ = false;
             return;
@@ -487,7 +497,11 @@ private:
     std::optional<P> decode_checked(const fixed_header& h, bytes_view body) {
         std::optional<P> p{std::in_place};
         if (auto ec = decode_body(h, body, options_.version, *p)) {
-            violation(ec, reason::malformed_packet);
+            // A Topic Alias of 0 is a Protocol Error answered with 0x94 (MQTT 5 §3.3.2.3.4).
+            const bool alias_zero =
+                rule_of(ec) == codec_errc::property_value &&
+                ((ec.value() >> 16) & 0xFF) == static_cast<int>(property_id::topic_alias);
+            violation(ec, alias_zero ? reason::topic_alias_invalid : reason::malformed_packet);
             return std::nullopt;
         }
         return p;
@@ -522,8 +536,10 @@ private:
         if (options_.version == protocol_version::v5)
             read_limits(*ack);
         state_ = state::connected;
-        handler_.on_connack(*ack, {});
+        // Resend first, so nothing the handler publishes overtakes a resent message
+        // [MQTT-4.6.0-1].
         resume(ack->session_present, now);
+        handler_.on_connack(*ack, {});
     }
 
     void read_limits(const connack& ack) {
@@ -556,9 +572,17 @@ private:
         if (!session_present)
             std::fill(inbound_qos2_.begin(), inbound_qos2_.end(), 0);
         inbound_unacknowledged_ = 0;
-        for (std::size_t i = 0; i < slots_.size(); ++i) {
-            auto& s = slots_[i];
-            const auto id = static_cast<std::uint16_t>(i + 1);
+        // In the order first sent (PUBLISH) or acknowledged (PUBREC) [MQTT-4.6.0-1, -4]:
+        // identifiers are reused, so their order is not the send order.
+        std::vector<std::uint16_t> order;
+        for (std::size_t i = 0; i < slots_.size(); ++i)
+            if (slots_[i].kind != slot_kind::free)
+                order.push_back(static_cast<std::uint16_t>(i + 1));
+        std::sort(order.begin(), order.end(), [this](std::uint16_t a, std::uint16_t b) {
+            return slots_[a - 1u].sequence < slots_[b - 1u].sequence;
+        });
+        for (const auto id : order) {
+            auto& s = slots_[id - 1u];
             switch (s.kind) {
             case slot_kind::free: break;
             case slot_kind::awaiting_puback:
@@ -568,12 +592,14 @@ private:
                     handler_.on_publish_done(id, make_error_code(session_errc::message_expired));
                     break;
                 }
-                if (session_present)
+                if (session_present) {
                     s.packet[0] |= std::byte{0x08}; // DUP [MQTT-3.3.1-1]
-                else if (!options_.republish_after_session_loss) {
+                } else if (!options_.republish_after_session_loss) {
                     free_id(id);
                     handler_.on_publish_done(id, make_error_code(session_errc::session_expired));
                     break;
+                } else {
+                    s.packet[0] &= ~std::byte{0x08}; // a new message in the new session
                 }
                 write_bytes(s.packet, now);
                 break;
@@ -639,7 +665,8 @@ private:
             pubrec rec;
             rec.packet_id = p->packet_id;
             if (!inbound_qos2_seen(p->packet_id)) {
-                if (inbound_unacknowledged_ >= options_.receive_maximum) // [MQTT-3.3.4-9]
+                if (options_.version == protocol_version::v5 &&          // 3.1.1 has no such limit
+                    inbound_unacknowledged_ >= options_.receive_maximum) // [MQTT-3.3.4-9]
                     return violation(make_error_code(session_errc::receive_maximum_exceeded),
                                      reason::receive_maximum_exceeded);
                 mark_inbound_qos2(p->packet_id, true);
@@ -738,7 +765,8 @@ private:
             return;
         }
         s->kind = slot_kind::awaiting_pubcomp;
-        s->packet.clear(); // the message is the server's now; only PUBREL remains
+        s->packet.clear();         // the message is the server's now; only PUBREL remains
+        s->sequence = ++sequence_; // PUBRELs are resent in PUBREC order [MQTT-4.6.0-4]
         pubrel rel;
         rel.packet_id = rec->packet_id;
         (void)append(rel, now);
@@ -848,6 +876,7 @@ private:
     std::size_t inbound_unacknowledged_ = 0;
     std::vector<std::optional<std::string>> inbound_aliases_;
 
+    std::uint64_t sequence_ = 0; ///< last slot::sequence given
     session_time last_sent_{};
     session_time last_received_{};
     bool ping_outstanding_ = false;
