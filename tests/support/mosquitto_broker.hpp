@@ -5,7 +5,9 @@
 // or port 1883, so test executables can run in parallel (ctest -j).
 //
 // POSIX and the standard library only (Linux: prctl). Not thread-safe: use one
-// broker object from one thread at a time.
+// broker object from one thread at a time. On Linux mosquitto gets SIGKILL
+// when the THREAD that started it exits (PR_SET_PDEATHSIG): start() and the
+// constructor belong in the test's own thread, not in a short-lived worker.
 //
 //     ctmqtt_test::mosquitto_broker broker;          // started, accepting
 //     connect_to(broker.host(), broker.port());
@@ -25,12 +27,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -45,7 +45,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,40 +190,64 @@ inline unsigned short pick_free_port(const std::string& host) {
 
 /// Whether a TCP connection to host:port (IPv4) is accepted within `timeout`.
 /// (A stopped broker's port still accepts: the kernel completes the handshake.)
-inline bool tcp_connect_ok(const std::string& host, unsigned short port,
-                           std::chrono::milliseconds timeout = std::chrono::milliseconds(1000)) {
-    detail::unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+namespace detail {
+
+/// A TCP connection to host:port (IPv4), or an empty fd if it is refused or
+/// not accepted within `timeout`.
+inline unique_fd tcp_connect(const std::string& host, unsigned short port,
+                             std::chrono::milliseconds timeout) {
+    unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd)
-        return false;
-    const sockaddr_in addr = detail::loopback_address(host, port);
+        return {};
+    const sockaddr_in addr = loopback_address(host, port);
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0)
-        return true;
+        return fd;
     if (errno != EINPROGRESS)
-        return false;
+        return {};
     pollfd p{fd.get(), POLLOUT, 0};
     int n = 0;
     do
         n = ::poll(&p, 1, static_cast<int>(timeout.count()));
     while (n < 0 && errno == EINTR);
     if (n <= 0)
-        return false;
+        return {};
     int err = 0;
     socklen_t len = sizeof err;
-    return ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+        return {};
+    return fd;
+}
+
+inline unsigned short local_port(const unique_fd& fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        throw_errno("getsockname");
+    return ntohs(addr.sin_port);
+}
+
+} // namespace detail
+
+/// Whether a TCP connection to host:port (IPv4) is accepted within `timeout`.
+/// (A stopped broker's port still accepts: the kernel completes the handshake.)
+inline bool tcp_connect_ok(const std::string& host, unsigned short port,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(1000)) {
+    return static_cast<bool>(detail::tcp_connect(host, port, timeout));
 }
 
 /// One mosquitto process with its own configuration, port and directory.
 class mosquitto_broker {
 public:
     struct options {
-        bool persistence = false;     ///< persistence true, in dir()/data/
-        bool allow_anonymous = true;  ///< allow_anonymous true/false
-        bool log_all = true;          ///< log_type all (every packet, for diagnostics)
+        bool persistence = false;    ///< persistence true, in dir()/data/
+        bool allow_anonymous = true; ///< allow_anonymous true/false
+        bool log_all = true;         ///< log_type all (every packet, for diagnostics)
         /// Lines appended to mosquitto.conf after the default listener's
         /// block, so listener options here apply to that listener (e.g.
         /// "max_keepalive 10", "protocol mqtt"), and a `listener` line here
         /// starts a further listener. Later: TLS, WebSocket and Unix-socket
-        /// listeners as options of their own.
+        /// listeners as options of their own. (Keep `connection_messages`
+        /// and `log_type information` on: start() waits for a log line.)
         std::vector<std::string> extra_config{};
         /// How long start() waits for the port to accept connections.
         std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
@@ -275,6 +298,9 @@ public:
     pid_t pid() const noexcept { return pid_; }
     bool running() const noexcept { return pid_ > 0; }
     bool paused() const noexcept { return paused_; }
+    /// The waitpid() status of the last process that ended (-1: none yet):
+    /// after stop(), WIFEXITED and exit status 0 unless SIGKILL was needed.
+    int last_exit_status() const noexcept { return last_status_; }
     const options& config() const noexcept { return opts_; }
 
     const std::filesystem::path& dir() const noexcept { return dir_.path(); }
@@ -289,12 +315,12 @@ public:
     std::string log() const { return detail::read_file(log_file()); }
     /// The last `lines` lines of the log and of mosquitto's stdout/stderr.
     std::string log_tail(std::size_t lines = 30) const {
-        std::string out = "--- " + log_file().string() + " (tail) ---\n" +
-                          detail::tail(log(), lines);
+        std::string out =
+            "--- " + log_file().string() + " (tail) ---\n" + detail::tail(log(), lines);
         const std::string printed = detail::read_file(output_file());
         if (!printed.empty())
-            out += "\n--- " + output_file().string() + " (tail) ---\n" +
-                   detail::tail(printed, lines);
+            out +=
+                "\n--- " + output_file().string() + " (tail) ---\n" + detail::tail(printed, lines);
         return out;
     }
 
@@ -316,10 +342,23 @@ public:
         send_signal(SIGTERM);
         send_signal(SIGCONT); // a stopped process only acts on SIGTERM once continued
         paused_ = false;
-        if (!wait_exit(opts_.stop_timeout)) {
-            send_signal(SIGKILL);
-            wait_exit(std::nullopt);
+        // mosquitto blocks signals while it waits for events (up to 100 ms
+        // at a time): a connection wakes it up, so that it handles SIGTERM now.
+        const auto deadline = std::chrono::steady_clock::now() + opts_.stop_timeout;
+        for (;;) {
+            tcp_connect_ok(host_, port_, std::chrono::milliseconds(100));
+            if (wait_exit(std::chrono::milliseconds(50)))
+                return;
+            if (std::chrono::steady_clock::now() >= deadline)
+                break;
         }
+        std::fprintf(stderr,
+                     "ctmqtt_test: mosquitto (pid %d) did not exit within %lld ms of "
+                     "SIGTERM; sending SIGKILL\n%s\n",
+                     static_cast<int>(pid_), static_cast<long long>(opts_.stop_timeout.count()),
+                     log_tail(10).c_str());
+        send_signal(SIGKILL);
+        wait_exit(std::nullopt);
     }
 
     /// SIGKILL: the broker dies at once, saving nothing. Does nothing when not running.
@@ -331,6 +370,7 @@ public:
         wait_exit(std::nullopt);
     }
 
+    /// stop() then start(): same port, directories and persistence.
     void restart() {
         stop();
         start();
@@ -374,7 +414,10 @@ private:
         if (opts_.log_all)
             out << "log_type all\n";
         out << "log_timestamp_format %Y-%m-%dT%H:%M:%S\n"
-            << "connection_messages true\n";
+            << "connection_messages true\n"
+            // Without it, Nagle's algorithm holds a small packet sent right
+            // after another until the client's delayed ACK (40 ms on Linux).
+            << "set_tcp_nodelay true\n";
         if (opts_.persistence)
             out << "persistence true\n"
                 << "persistence_location " << persistence_dir().string() << "/\n"
@@ -390,7 +433,7 @@ private:
             throw std::runtime_error("cannot write " + config_file().string());
     }
 
-    // Forks and execs mosquitto, then waits until the port accepts. Returns
+    // Forks and execs mosquitto, then waits until it serves the port. Returns
     // false (broker not running) if mosquitto could not bind the port and
     // `may_retry`; throws on any other failure.
     bool spawn_and_wait(bool may_retry) {
@@ -398,10 +441,13 @@ private:
         spawn();
         const auto deadline = std::chrono::steady_clock::now() + opts_.start_timeout;
         auto delay = std::chrono::milliseconds(1);
+        detail::unique_fd probe; // a connection made to see it in the log
+        std::string expected;
         for (;;) {
             int status = 0;
             const pid_t r = ::waitpid(pid_, &status, WNOHANG);
             if (r == pid_) {
+                last_status_ = status;
                 pid_ = -1;
                 const bool in_use =
                     log().find("Address already in use", log_before) != std::string::npos;
@@ -411,11 +457,20 @@ private:
                                          describe_status(status) + ", port " +
                                          std::to_string(port_) + ")\n" + log_tail());
             }
-            // Our process is alive and the port accepts: it is ours (another
-            // listener on it would have made mosquitto exit with EADDRINUSE,
-            // which the check above sees on the next round at the latest).
-            if (tcp_connect_ok(host_, port_, std::chrono::milliseconds(200)) &&
-                ready_in_log(log_before))
+            // Ready when a connection to the port shows up in OUR log: then
+            // the port is ours (not someone else's listener; mosquitto would
+            // have exited with EADDRINUSE, seen above), and mosquitto is in its
+            // main loop. The "running" line is not enough: mosquitto sets its
+            // run flag only after logging it, so a SIGTERM sent in between is
+            // lost (mosquitto 2.0 main(): log "running"; run = 1; main loop).
+            if (!probe) {
+                probe = detail::tcp_connect(host_, port_, std::chrono::milliseconds(200));
+                if (probe)
+                    expected = "New connection from " + host_ + ":" +
+                               std::to_string(detail::local_port(probe)) + " on port " +
+                               std::to_string(port_) + ".";
+            }
+            if (probe && log().find(expected, log_before) != std::string::npos)
                 return true;
             if (std::chrono::steady_clock::now() >= deadline) {
                 kill();
@@ -428,24 +483,6 @@ private:
         }
     }
 
-    // mosquitto logs "mosquitto version X running" once every listener is
-    // open (and "Address already in use" and exits if one cannot be): wait for
-    // it too, so that a port someone else listens on is not mistaken for ours.
-    bool ready_in_log(std::size_t from) const {
-        const std::string text = log();
-        for (std::size_t pos = std::min(from, text.size()); pos < text.size();) {
-            const auto end = text.find('\n', pos);
-            if (end == std::string::npos)
-                return false; // a line being written
-            const std::string_view line(text.data() + pos, end - pos);
-            if (line.find("mosquitto version ") != std::string_view::npos &&
-                line.ends_with(" running"))
-                return true;
-            pos = end + 1;
-        }
-        return false;
-    }
-
     void spawn() {
         // Everything the child needs is prepared before fork(): after it, the
         // child may only make async-signal-safe calls.
@@ -456,8 +493,8 @@ private:
             argv.push_back(a.data());
         argv.push_back(nullptr);
 
-        detail::unique_fd out(::open(output_file().c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        detail::unique_fd out(
+            ::open(output_file().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!out)
             detail::throw_errno("open(" + output_file().string() + ")");
         detail::unique_fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -519,6 +556,7 @@ private:
             int status = 0;
             const pid_t r = ::waitpid(pid_, &status, timeout ? WNOHANG : 0);
             if (r == pid_ || (r < 0 && errno == ECHILD)) {
+                last_status_ = r == pid_ ? status : -1;
                 pid_ = -1;
                 paused_ = false;
                 return true;
@@ -543,11 +581,12 @@ private:
     }
 
     options opts_;
-    detail::temp_dir dir_; // destroyed last: after the destructor has stopped the process
+    detail::temp_dir dir_; // removed after ~mosquitto_broker() has stopped the process
     std::string executable_;
     std::string host_ = "127.0.0.1";
     unsigned short port_ = 0;
     pid_t pid_ = -1;
+    int last_status_ = -1;
     bool paused_ = false;
 };
 
