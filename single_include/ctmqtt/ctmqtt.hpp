@@ -3898,10 +3898,14 @@ inline std::string session_rule_message(session_errc e, unsigned value) {
         return "connection refused: " +
                std::string{to_string(packet_type::connack, static_cast<std::uint8_t>(value))} +
                " (CONNACK " + hex() + ")";
-    case session_errc::connection_refused_v3:
-        return "connection refused: " +
-               std::string{to_string(static_cast<connect_return_code>(value))} +
-               " (CONNACK return code " + std::to_string(value) + ")";
+    case session_errc::connection_refused_v3: {
+        std::string text{to_string(static_cast<connect_return_code>(value))};
+        const std::string prefix = "Connection Refused, "; // the table's wording; said once already
+        if (text.starts_with(prefix))
+            text.erase(0, prefix.size());
+        return "connection refused: " + text + " (CONNACK return code " + std::to_string(value) +
+               ")";
+    }
     case session_errc::not_connected: return "not connected";
     case session_errc::already_connecting: return "a connection is already open or being opened";
     case session_errc::keep_alive_timeout:
@@ -4143,8 +4147,10 @@ public:
     std::optional<session_time> deadline() const noexcept {
         if ((state_ != state::connected && state_ != state::connecting) || limits_.keep_alive == 0)
             return std::nullopt;
-        const auto keep_alive = std::chrono::seconds{limits_.keep_alive};
-        const auto dead = last_received_ + keep_alive + keep_alive / 2;
+        // in milliseconds: 1.5 × an odd number of seconds is not a whole second
+        const auto keep_alive =
+            std::chrono::milliseconds{std::uint32_t{limits_.keep_alive} * 1000u};
+        const auto dead = last_received_ + keep_alive * 3 / 2;
         if (state_ == state::connecting || ping_outstanding_)
             return dead;
         return std::min(dead, std::min(last_sent_, last_received_) + keep_alive);
@@ -4157,8 +4163,10 @@ public:
     void on_timer(session_time now) {
         if ((state_ != state::connected && state_ != state::connecting) || limits_.keep_alive == 0)
             return;
-        const auto keep_alive = std::chrono::seconds{limits_.keep_alive};
-        if (now >= last_received_ + keep_alive + keep_alive / 2) {
+        // in milliseconds: 1.5 × an odd number of seconds is not a whole second
+        const auto keep_alive =
+            std::chrono::milliseconds{std::uint32_t{limits_.keep_alive} * 1000u};
+        if (now >= last_received_ + keep_alive * 3 / 2) {
             close(make_error_code(session_errc::keep_alive_timeout), true,
                   reason::keep_alive_timeout);
             return;

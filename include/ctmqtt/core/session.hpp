@@ -180,8 +180,10 @@ public:
     std::optional<session_time> deadline() const noexcept {
         if ((state_ != state::connected && state_ != state::connecting) || limits_.keep_alive == 0)
             return std::nullopt;
-        const auto keep_alive = std::chrono::seconds{limits_.keep_alive};
-        const auto dead = last_received_ + keep_alive + keep_alive / 2;
+        // in milliseconds: 1.5 × an odd number of seconds is not a whole second
+        const auto keep_alive =
+            std::chrono::milliseconds{std::uint32_t{limits_.keep_alive} * 1000u};
+        const auto dead = last_received_ + keep_alive * 3 / 2;
         if (state_ == state::connecting || ping_outstanding_)
             return dead;
         return std::min(dead, std::min(last_sent_, last_received_) + keep_alive);
@@ -194,8 +196,10 @@ public:
     void on_timer(session_time now) {
         if ((state_ != state::connected && state_ != state::connecting) || limits_.keep_alive == 0)
             return;
-        const auto keep_alive = std::chrono::seconds{limits_.keep_alive};
-        if (now >= last_received_ + keep_alive + keep_alive / 2) {
+        // in milliseconds: 1.5 × an odd number of seconds is not a whole second
+        const auto keep_alive =
+            std::chrono::milliseconds{std::uint32_t{limits_.keep_alive} * 1000u};
+        if (now >= last_received_ + keep_alive * 3 / 2) {
             close(make_error_code(session_errc::keep_alive_timeout), true,
                   reason::keep_alive_timeout);
             return;

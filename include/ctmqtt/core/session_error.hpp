@@ -52,10 +52,14 @@ inline std::string session_rule_message(session_errc e, unsigned value) {
         return "connection refused: " +
                std::string{to_string(packet_type::connack, static_cast<std::uint8_t>(value))} +
                " (CONNACK " + hex() + ")";
-    case session_errc::connection_refused_v3:
-        return "connection refused: " +
-               std::string{to_string(static_cast<connect_return_code>(value))} +
-               " (CONNACK return code " + std::to_string(value) + ")";
+    case session_errc::connection_refused_v3: {
+        std::string text{to_string(static_cast<connect_return_code>(value))};
+        const std::string prefix = "Connection Refused, "; // the table's wording; said once already
+        if (text.starts_with(prefix))
+            text.erase(0, prefix.size());
+        return "connection refused: " + text + " (CONNACK return code " + std::to_string(value) +
+               ")";
+    }
     case session_errc::not_connected: return "not connected";
     case session_errc::already_connecting: return "a connection is already open or being opened";
     case session_errc::keep_alive_timeout:

@@ -1,0 +1,630 @@
+// basic_client: an MQTT client on a Boost.Asio executor, running a core
+// session (core/session.hpp) over a transport.
+//
+// FIRST VERSION (issue 3 in progress): TCP transport; connect, publish,
+// subscribe, unsubscribe, receive and disconnect as Asio operations taking
+// completion tokens (callbacks, use_future, use_awaitable, deferred);
+// automatic reconnect with a backoff schedule; publishes made while
+// disconnected wait in a bounded queue; subscriptions are restored when the
+// broker kept no session. Internal state lives on a strand, so any thread
+// may call the operations.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+#include <ctmqtt/core/session.hpp>
+
+namespace ctmqtt {
+
+namespace asio = boost::asio;
+
+/// An application message the client owns (a received one, or one waiting
+/// in the offline queue).
+struct message {
+    std::string topic;
+    std::vector<std::byte> payload;
+    ctmqtt::qos qos = ctmqtt::qos::at_most_once;
+    bool retain = false;
+    std::vector<std::pair<std::string, std::string>> user_properties;
+
+    std::string_view payload_text() const noexcept { return as_string(payload); }
+};
+
+/// Errors of the client layer (the session's and the codec's are their own).
+enum class client_errc : std::uint8_t {
+    offline_queue_full = 1, ///< disconnected and the queue of waiting messages is full
+    disconnected,    ///< the client was disconnected by the user; the operation cannot finish
+    gave_up,         ///< the connection was refused for good (bad credentials, not authorised)
+    connect_timeout, ///< no CONNACK within the connect timeout
+};
+
+namespace detail {
+class client_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "ctmqtt.client"; }
+    std::string message(int v) const override {
+        switch (static_cast<client_errc>(v)) {
+        case client_errc::offline_queue_full: return "disconnected and the offline queue is full";
+        case client_errc::disconnected:
+            return "the client was disconnected before the operation finished";
+        case client_errc::gave_up:
+            return "the broker refused the connection for good; not retrying";
+        case client_errc::connect_timeout: return "no CONNACK within the connect timeout";
+        }
+        return "unknown client error";
+    }
+};
+} // namespace detail
+
+inline const std::error_category& client_category() noexcept {
+    static const detail::client_category_impl category;
+    return category;
+}
+inline std::error_code make_error_code(client_errc e) noexcept {
+    return {static_cast<int>(e), client_category()};
+}
+
+struct client_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 1883;
+    protocol_version version = protocol_version::v5;
+    std::string client_id;
+    std::uint16_t keep_alive = 60;
+    bool clean_start = true;
+    std::uint32_t session_expiry_interval = 0; ///< MQTT 5: how long the broker keeps our session
+    std::optional<std::string> user_name;
+    std::optional<std::string> password;
+    /// Reconnect delays; the last one repeats. Empty: never reconnect.
+    std::vector<std::chrono::milliseconds> reconnect_delays = {
+        std::chrono::seconds{1}, std::chrono::seconds{2},  std::chrono::seconds{4},
+        std::chrono::seconds{8}, std::chrono::seconds{16}, std::chrono::seconds{32},
+        std::chrono::seconds{60}};
+    std::chrono::milliseconds connect_timeout = std::chrono::seconds{10};
+    std::size_t offline_queue_messages = 1000; ///< publishes waiting while disconnected
+};
+
+/// The client. Completion signatures use boost::system::error_code, Asio's
+/// own, so use_future and use_awaitable turn errors into exceptions; it
+/// carries ctmqtt's categories and messages unchanged.
+class client {
+public:
+    using executor_type = asio::any_io_executor;
+    using error_code = boost::system::error_code;
+
+    client(executor_type ex, client_options opts)
+        : options_(std::move(opts)), strand_(asio::make_strand(ex)), socket_(strand_),
+          resolver_(strand_), timer_(strand_), reconnect_timer_(strand_),
+          session_(make_session_options(), handler_) {
+        handler_.owner = this;
+    }
+
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() = default;
+
+    executor_type get_executor() const { return strand_; }
+
+    /// Connects; completes with the first CONNACK (or the error that ended
+    /// the attempt). After that the client reconnects by itself until
+    /// async_disconnect.
+    template <class Token>
+    auto async_connect(Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler) {
+                asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
+                    connect_waiters_.push_back(erase(std::move(h)));
+                    wanted_ = true;
+                    if (session_.current_state() == session::state::disconnected && !connecting_)
+                        start_connection();
+                });
+            },
+            token);
+    }
+
+    /// Publishes. Completes for QoS 0 once handed to the connection, for QoS
+    /// 1/2 when the broker acknowledged it (PUBACK / PUBCOMP). While
+    /// disconnected the message waits in the offline queue.
+    template <class Token>
+    auto async_publish(message m, Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler, message msg) {
+                asio::dispatch(strand_,
+                               [this, h = std::move(handler), msg = std::move(msg)]() mutable {
+                                   submit(std::move(msg), erase(std::move(h)));
+                               });
+            },
+            token, std::move(m));
+    }
+
+    /// Subscribes; completes with the SUBACK's reason codes. The
+    /// subscription is restored after a reconnect without a kept session.
+    template <class Token>
+    auto async_subscribe(std::string filter, ctmqtt::qos max_qos, Token&& token) {
+        return asio::async_initiate<Token, void(error_code, std::vector<suback_reason_code>)>(
+            [this](auto handler, std::string f, ctmqtt::qos q) {
+                asio::dispatch(
+                    strand_, [this, h = std::move(handler), f = std::move(f), q]() mutable {
+                        auto op = std::make_shared<subscribe_op>();
+                        op->done = [h = std::make_shared<decltype(h)>(std::move(h)),
+                                    this](std::error_code ec,
+                                          std::vector<suback_reason_code> codes) mutable {
+                            complete(std::move(*h), ec, std::move(codes));
+                        };
+                        subscriptions_.push_back({std::move(f), q});
+                        send_subscribe(subscriptions_.size() - 1, op);
+                    });
+            },
+            token, std::move(filter), max_qos);
+    }
+
+    /// Waits for the next application message.
+    template <class Token>
+    auto async_receive(Token&& token) {
+        return asio::async_initiate<Token, void(error_code, message)>(
+            [this](auto handler) {
+                asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
+                    auto erased = std::make_shared<decltype(h)>(std::move(h));
+                    receivers_.push_back([this, erased](std::error_code ec, message m) mutable {
+                        complete(std::move(*erased), ec, std::move(m));
+                    });
+                    deliver();
+                });
+            },
+            token);
+    }
+
+    /// Sends DISCONNECT, closes the connection and stops reconnecting.
+    /// Operations still waiting complete with client_errc::disconnected.
+    template <class Token>
+    auto async_disconnect(Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler) {
+                asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
+                    wanted_ = false;
+                    reconnect_timer_.cancel();
+                    if (session_.current_state() == session::state::connected) {
+                        (void)session_.disconnect();
+                        disconnect_waiter_ = erase(std::move(h));
+                        flush();
+                    } else {
+                        shutdown(make_error_code(client_errc::disconnected));
+                        complete(std::move(h), std::error_code{});
+                    }
+                });
+            },
+            token);
+    }
+
+    /// True while a connection is up (for tests and status displays).
+    bool connected() const noexcept {
+        return session_.current_state() == session::state::connected;
+    }
+
+private:
+    using callback = std::function<void(std::error_code)>;
+
+    struct subscribe_op {
+        std::function<void(std::error_code, std::vector<suback_reason_code>)> done;
+    };
+    struct stored_subscription {
+        std::string filter;
+        ctmqtt::qos max_qos;
+    };
+
+    // Completes on the handler's associated executor (by default the client's
+    // executor, as for any Asio I/O object), never inside the caller.
+    template <class Handler, class... Args>
+    void complete(Handler&& h, std::error_code ec, Args&&... args) {
+        auto ex = asio::get_associated_executor(h, strand_.get_inner_executor());
+        asio::post(ex, [h = std::forward<Handler>(h), ec, ... a = std::forward<Args>(args)]() mutable {
+            std::move(h)(error_code{ec}, std::move(a)...);
+        });
+    }
+
+    template <class Handler>
+    callback erase(Handler h) {
+        auto shared = std::make_shared<Handler>(std::move(h));
+        return [this, shared](std::error_code ec) mutable { complete(std::move(*shared), ec); };
+    }
+
+    // ------------------------------------------------------------ the session's events
+
+    struct handler_bridge final : session_handler {
+        client* owner = nullptr;
+        void on_connack(const connack& ack, std::error_code ec) override {
+            owner->on_connack(ack, ec);
+        }
+        void on_message(const publish& p) override { owner->on_message(p); }
+        void on_publish_done(std::uint16_t id, std::error_code ec) override {
+            owner->on_publish_done(id, ec);
+        }
+        void on_suback(const suback& ack) override { owner->on_suback(ack); }
+        void on_unsuback(const unsuback&) override {}
+        void on_connection_closed(std::error_code ec) override { owner->on_closed(ec); }
+    };
+
+    session::options make_session_options() {
+        session::options o;
+        o.version = options_.version;
+        o.connect.client_id = options_.client_id;
+        o.connect.keep_alive = options_.keep_alive;
+        o.connect.clean_start = options_.clean_start;
+        if (options_.user_name)
+            o.connect.user_name = *options_.user_name;
+        if (options_.password)
+            o.connect.password = as_bytes(*options_.password);
+        if (options_.version == protocol_version::v5 && options_.session_expiry_interval != 0)
+            o.connect.properties.set<property_id::session_expiry_interval>(
+                options_.session_expiry_interval);
+        return o;
+    }
+
+    static session_time now() { return session_clock::now(); }
+
+    // ------------------------------------------------------------ connecting
+
+    void start_connection() {
+        connecting_ = true;
+        resolver_.async_resolve(
+            options_.host, std::to_string(options_.port),
+            [this](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+                if (ec)
+                    return attempt_failed(ec);
+                asio::async_connect(socket_, results, [this](std::error_code ec2, const auto&) {
+                    if (ec2)
+                        return attempt_failed(ec2);
+                    socket_.set_option(asio::ip::tcp::no_delay{true});
+                    begin_session();
+                });
+            });
+        timer_.expires_after(options_.connect_timeout);
+        timer_.async_wait([this](std::error_code ec) {
+            if (!ec && connecting_) {
+                boost::system::error_code ignored;
+                socket_.close(ignored);
+                resolver_.cancel();
+                attempt_failed(make_error_code(client_errc::connect_timeout));
+            }
+        });
+    }
+
+    void begin_session() {
+        if (auto ec = session_.connect(now()))
+            return attempt_failed(ec);
+        flush();
+        read();
+    }
+
+    void attempt_failed(std::error_code ec) {
+        if (!connecting_)
+            return;
+        connecting_ = false;
+        timer_.cancel();
+        boost::system::error_code ignored;
+        socket_.close(ignored);
+        session_.connection_lost();
+        fail_connect_waiters(ec);
+        schedule_reconnect();
+    }
+
+    void schedule_reconnect() {
+        if (!wanted_ || options_.reconnect_delays.empty())
+            return;
+        const auto i = std::min(attempt_, options_.reconnect_delays.size() - 1);
+        ++attempt_;
+        reconnect_timer_.expires_after(options_.reconnect_delays[i]);
+        reconnect_timer_.async_wait([this](std::error_code ec) {
+            if (!ec && wanted_ && !connecting_ &&
+                session_.current_state() == session::state::disconnected)
+                start_connection();
+        });
+    }
+
+    void fail_connect_waiters(std::error_code ec) {
+        auto waiters = std::move(connect_waiters_);
+        connect_waiters_.clear();
+        for (auto& w : waiters)
+            w(ec);
+    }
+
+    void on_connack(const connack& ack, std::error_code ec) {
+        connecting_ = false;
+        timer_.cancel();
+        if (ec) {
+            // Bad credentials and not authorised are permanent: do not retry.
+            const bool permanent =
+                ack.accepted(options_.version) ? false
+                : options_.version == protocol_version::v5
+                    ? (ack.reason_code == reason::bad_user_name_or_password ||
+                       ack.reason_code == reason::not_authorized ||
+                       ack.reason_code == reason::banned)
+                    : (ack.return_code == connect_return_code::bad_user_name_or_password ||
+                       ack.return_code == connect_return_code::not_authorized);
+            if (permanent)
+                wanted_ = false;
+            fail_connect_waiters(ec);
+            return;
+        }
+        attempt_ = 0;
+        if (!ack.session_present)
+            restore_subscriptions();
+        send_offline_queue();
+        fail_connect_waiters({});
+        arm_keep_alive();
+        flush();
+    }
+
+    // ------------------------------------------------------------ I/O loops
+
+    void read() {
+        socket_.async_read_some(
+            asio::buffer(read_buffer_), [this](std::error_code ec, std::size_t n) {
+                if (ec)
+                    return connection_broken(ec);
+                session_.receive(bytes_view{read_buffer_.data(), n}, now());
+                flush();
+                if (socket_.is_open() && session_.current_state() != session::state::disconnected)
+                    read();
+            });
+    }
+
+    void flush() {
+        if (writing_ || !socket_.is_open())
+            return;
+        auto out = session_.output();
+        if (out.empty()) {
+            if (session_.current_state() == session::state::closing ||
+                session_.current_state() == session::state::disconnected)
+                finish_close();
+            return;
+        }
+        writing_ = true;
+        asio::async_write(socket_, asio::buffer(out.data(), out.size()),
+                          [this](std::error_code ec, std::size_t n) {
+                              writing_ = false;
+                              if (ec)
+                                  return connection_broken(ec);
+                              session_.consume_output(n);
+                              flush();
+                          });
+    }
+
+    void arm_keep_alive() {
+        auto deadline = session_.deadline();
+        if (!deadline)
+            return;
+        timer_.expires_at(*deadline);
+        timer_.async_wait([this](std::error_code ec) {
+            if (ec)
+                return;
+            session_.on_timer(now());
+            flush();
+            arm_keep_alive();
+        });
+    }
+
+    void connection_broken(std::error_code ec) {
+        if (session_.current_state() != session::state::disconnected)
+            session_.connection_lost();
+        if (connecting_)
+            return attempt_failed(ec);
+        finish_close();
+    }
+
+    // The session ended the connection (or the transport did).
+    void on_closed(std::error_code ec) {
+        last_error_ = ec;
+        if (connecting_) {
+            connecting_ = false;
+            timer_.cancel();
+        }
+    }
+
+    void finish_close() {
+        boost::system::error_code ignored;
+        if (!socket_.is_open())
+            return;
+        socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        socket_.close(ignored);
+        timer_.cancel();
+        if (disconnect_waiter_) {
+            auto w = std::move(disconnect_waiter_);
+            disconnect_waiter_ = nullptr;
+            shutdown(make_error_code(client_errc::disconnected));
+            w({});
+            return;
+        }
+        schedule_reconnect();
+    }
+
+    // Ends everything the user waits for (async_disconnect).
+    void shutdown(std::error_code ec) {
+        wanted_ = false;
+        fail_connect_waiters(ec);
+        for (auto& [id, cb] : publish_waiters_)
+            cb(ec);
+        publish_waiters_.clear();
+        for (auto& [m, cb] : offline_queue_)
+            cb(ec);
+        offline_queue_.clear();
+        for (auto& [id, op] : subscribe_waiters_)
+            op->done(ec, {});
+        subscribe_waiters_.clear();
+        auto receivers = std::move(receivers_);
+        receivers_.clear();
+        for (auto& r : receivers)
+            r(ec, message{});
+    }
+
+    // ------------------------------------------------------------ publishing
+
+    void submit(message m, callback done) {
+        if (session_.current_state() != session::state::connected) {
+            if (offline_queue_.size() >= options_.offline_queue_messages)
+                return done(make_error_code(client_errc::offline_queue_full));
+            offline_queue_.emplace_back(std::move(m), std::move(done));
+            return;
+        }
+        send(m, std::move(done));
+    }
+
+    void send(const message& m, callback done) {
+        publish p;
+        p.topic = m.topic;
+        p.payload = m.payload;
+        p.qos = m.qos;
+        p.retain = m.retain;
+        std::vector<string_pair> props;
+        for (const auto& [k, v] : m.user_properties)
+            props.push_back({k, v});
+        if (!props.empty() && options_.version == protocol_version::v5)
+            p.properties.set<property_id::user_property>(std::span<const string_pair>{props});
+        auto id = session_.publish(p, now());
+        if (!id)
+            return done(id.error());
+        if (*id == 0)
+            done({});
+        else
+            publish_waiters_.emplace_back(*id, std::move(done));
+        flush();
+    }
+
+    void send_offline_queue() {
+        auto queue = std::move(offline_queue_);
+        offline_queue_.clear();
+        for (auto& [m, cb] : queue)
+            send(m, std::move(cb));
+    }
+
+    void on_publish_done(std::uint16_t id, std::error_code ec) {
+        for (auto it = publish_waiters_.begin(); it != publish_waiters_.end(); ++it) {
+            if (it->first == id) {
+                auto cb = std::move(it->second);
+                publish_waiters_.erase(it);
+                cb(ec);
+                return;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ subscribing and receiving
+
+    void send_subscribe(std::size_t index, std::shared_ptr<subscribe_op> op) {
+        if (session_.current_state() != session::state::connected) {
+            // Sent by restore_subscriptions() once connected.
+            if (op)
+                pending_subscribes_.push_back(op);
+            return;
+        }
+        const subscription s[] = {{subscriptions_[index].filter, subscriptions_[index].max_qos}};
+        auto id = session_.subscribe(s, {}, now());
+        if (!id) {
+            if (op)
+                op->done(id.error(), {});
+            return;
+        }
+        if (op)
+            subscribe_waiters_.emplace_back(*id, op);
+        flush();
+    }
+
+    void restore_subscriptions() {
+        auto pending = std::move(pending_subscribes_);
+        pending_subscribes_.clear();
+        for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
+            std::shared_ptr<subscribe_op> op;
+            if (!pending.empty()) {
+                op = pending.front();
+                pending.erase(pending.begin());
+            }
+            send_subscribe(i, op);
+        }
+    }
+
+    void on_suback(const suback& ack) {
+        for (auto it = subscribe_waiters_.begin(); it != subscribe_waiters_.end(); ++it) {
+            if (it->first == ack.packet_id) {
+                auto op = it->second;
+                subscribe_waiters_.erase(it);
+                std::vector<suback_reason_code> codes(ack.reason_codes.begin(),
+                                                      ack.reason_codes.end());
+                op->done({}, std::move(codes));
+                return;
+            }
+        }
+    }
+
+    void on_message(const publish& p) {
+        message m;
+        m.topic = std::string{p.topic};
+        m.payload.assign(p.payload.begin(), p.payload.end());
+        m.qos = p.qos;
+        m.retain = p.retain;
+        if (options_.version == protocol_version::v5)
+            for (auto up : p.properties.get<property_id::user_property>())
+                m.user_properties.emplace_back(std::string{up.name}, std::string{up.value});
+        inbox_.push_back(std::move(m));
+        deliver();
+    }
+
+    void deliver() {
+        while (!inbox_.empty() && !receivers_.empty()) {
+            auto r = std::move(receivers_.front());
+            receivers_.pop_front();
+            auto m = std::move(inbox_.front());
+            inbox_.pop_front();
+            r({}, std::move(m));
+        }
+    }
+
+    client_options options_;
+    asio::strand<executor_type> strand_;
+    asio::ip::tcp::socket socket_;
+    asio::ip::tcp::resolver resolver_;
+    asio::steady_timer timer_;
+    asio::steady_timer reconnect_timer_;
+    handler_bridge handler_;
+    session session_;
+    std::array<std::byte, 16 * 1024> read_buffer_{};
+
+    bool wanted_ = false;
+    bool connecting_ = false;
+    bool writing_ = false;
+    std::size_t attempt_ = 0;
+    std::error_code last_error_;
+
+    std::vector<callback> connect_waiters_;
+    callback disconnect_waiter_;
+    std::vector<std::pair<std::uint16_t, callback>> publish_waiters_;
+    std::deque<std::pair<message, callback>> offline_queue_;
+    std::vector<stored_subscription> subscriptions_;
+    std::vector<std::shared_ptr<subscribe_op>> pending_subscribes_;
+    std::vector<std::pair<std::uint16_t, std::shared_ptr<subscribe_op>>> subscribe_waiters_;
+    std::deque<message> inbox_;
+    std::deque<std::function<void(std::error_code, message)>> receivers_;
+};
+
+} // namespace ctmqtt
+
+template <>
+struct std::is_error_code_enum<ctmqtt::client_errc> : std::true_type {};
