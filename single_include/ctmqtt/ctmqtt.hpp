@@ -3887,6 +3887,8 @@ enum class session_errc : std::uint8_t {
     wildcard_subscriptions_not_supported,
     authentication_failed, ///< an AUTH exchange the authenticator rejected
     session_expired,       ///< the server has no session (Session Present 0) and kept none of ours
+    subscription_identifier_in_publish, ///< a client's PUBLISH carried a Subscription Identifier
+    outbound_topic_alias_invalid,       ///< a Topic Alias above the server's Topic Alias Maximum
 };
 
 namespace detail {
@@ -3958,6 +3960,10 @@ inline std::string session_rule_message(session_errc e, unsigned value) {
     case session_errc::wildcard_subscriptions_not_supported:
         return "the server does not support wildcard subscriptions (MQTT 5 §3.2.2.3.11)";
     case session_errc::authentication_failed: return "authentication failed (AUTH)";
+    case session_errc::subscription_identifier_in_publish:
+        return "a client's PUBLISH must not carry a Subscription Identifier [MQTT-3.3.4-6]";
+    case session_errc::outbound_topic_alias_invalid:
+        return "Topic Alias above the server's Topic Alias Maximum [MQTT-3.3.2-9] [MQTT-3.2.2-18]";
     case session_errc::session_expired:
         return "the server kept no session state for this client (Session Present 0)";
     }
@@ -4212,6 +4218,12 @@ public:
             return make_error_code(session_errc::qos_not_supported);
         if (message.retain && !limits_.retain_available)
             return make_error_code(session_errc::retain_not_supported);
+        if (!message.properties.get<property_id::subscription_identifier>()
+                 .empty()) // [MQTT-3.3.4-6]
+            return make_error_code(session_errc::subscription_identifier_in_publish);
+        if (auto alias = message.properties.get<property_id::topic_alias>();
+            alias && *alias > limits_.topic_alias_maximum) // [MQTT-3.3.2-9] [MQTT-3.2.2-18]
+            return make_error_code(session_errc::outbound_topic_alias_invalid);
         ctmqtt::publish p = message;
         p.dup = false;
         if (p.qos == qos::at_most_once) {

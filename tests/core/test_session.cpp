@@ -1597,3 +1597,30 @@ TEST_CASE("after the connection closed: input ignored, operations refused", "[se
         CHECK(h.s.current_state() == session::state::disconnected);
     }
 }
+
+TEST_CASE(
+    "a client's PUBLISH: no Subscription Identifier, no Topic Alias above the server's maximum",
+    "[session]") {
+    harness h{v5};
+    connack ack;
+    ack.properties.set<property_id::topic_alias_maximum>(std::uint16_t{2});
+    h.connect(ack);
+    publish p;
+    p.topic = "t";
+    const std::uint32_t ids[] = {1};
+    p.properties.set<property_id::subscription_identifier>(ids);
+    auto r = h.s.publish(p, h.now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == session_errc::subscription_identifier_in_publish);
+    CHECK_THAT(r.error().message(), Catch::Contains("[MQTT-3.3.4-6]"));
+    p.properties.set<property_id::subscription_identifier>(std::span<const std::uint32_t>{});
+    p.properties.set<property_id::topic_alias>(std::uint16_t{3});
+    r = h.s.publish(p, h.now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == session_errc::outbound_topic_alias_invalid);
+    CHECK_THAT(r.error().message(), Catch::Contains("[MQTT-3.3.2-9]"));
+    CHECK(h.out().empty()); // nothing was written
+    p.properties.set<property_id::topic_alias>(std::uint16_t{2});
+    CHECK(h.s.publish(p, h.now));
+    CHECK(h.out().size() == 1);
+}

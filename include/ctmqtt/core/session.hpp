@@ -245,6 +245,12 @@ public:
             return make_error_code(session_errc::qos_not_supported);
         if (message.retain && !limits_.retain_available)
             return make_error_code(session_errc::retain_not_supported);
+        if (!message.properties.get<property_id::subscription_identifier>()
+                 .empty()) // [MQTT-3.3.4-6]
+            return make_error_code(session_errc::subscription_identifier_in_publish);
+        if (auto alias = message.properties.get<property_id::topic_alias>();
+            alias && *alias > limits_.topic_alias_maximum) // [MQTT-3.3.2-9] [MQTT-3.2.2-18]
+            return make_error_code(session_errc::outbound_topic_alias_invalid);
         ctmqtt::publish p = message;
         p.dup = false;
         if (p.qos == qos::at_most_once) {

@@ -41,6 +41,8 @@ enum class session_errc : std::uint8_t {
     wildcard_subscriptions_not_supported,
     authentication_failed, ///< an AUTH exchange the authenticator rejected
     session_expired,       ///< the server has no session (Session Present 0) and kept none of ours
+    subscription_identifier_in_publish, ///< a client's PUBLISH carried a Subscription Identifier
+    outbound_topic_alias_invalid,       ///< a Topic Alias above the server's Topic Alias Maximum
 };
 
 namespace detail {
@@ -112,6 +114,10 @@ inline std::string session_rule_message(session_errc e, unsigned value) {
     case session_errc::wildcard_subscriptions_not_supported:
         return "the server does not support wildcard subscriptions (MQTT 5 §3.2.2.3.11)";
     case session_errc::authentication_failed: return "authentication failed (AUTH)";
+    case session_errc::subscription_identifier_in_publish:
+        return "a client's PUBLISH must not carry a Subscription Identifier [MQTT-3.3.4-6]";
+    case session_errc::outbound_topic_alias_invalid:
+        return "Topic Alias above the server's Topic Alias Maximum [MQTT-3.3.2-9] [MQTT-3.2.2-18]";
     case session_errc::session_expired:
         return "the server kept no session state for this client (Session Present 0)";
     }
