@@ -5,8 +5,10 @@
 // token flavours (callbacks, use_future, use_awaitable).
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -238,9 +240,19 @@ TEST_CASE("client: completion tokens: use_future and use_awaitable", "[client]")
     mosquitto_broker broker;
     boost::asio::io_context io;
     client c(io.get_executor(), options_for(broker, protocol_version::v5, "tokens"));
-    std::thread runner;
     auto guard = boost::asio::make_work_guard(io);
-    runner = std::thread([&] { io.run(); });
+    std::thread runner([&] { io.run(); });
+    // Stops and joins the runner however the test ends (a failed REQUIRE throws;
+    // a joinable std::thread destroyed by that unwinding would call terminate).
+    struct joiner {
+        boost::asio::io_context& io;
+        std::thread& t;
+        ~joiner() {
+            io.stop();
+            if (t.joinable())
+                t.join();
+        }
+    } join_at_exit{io, runner};
 
     auto connected = c.async_connect(boost::asio::use_future);
     REQUIRE(connected.wait_for(5s) == std::future_status::ready);
@@ -254,18 +266,337 @@ TEST_CASE("client: completion tokens: use_future and use_awaitable", "[client]")
     boost::asio::co_spawn(
         io,
         [&]() -> boost::asio::awaitable<void> {
-            auto codes =
-                co_await c.async_subscribe("co", qos::at_least_once, boost::asio::use_awaitable);
-            co_await c.async_publish(make_message("co", "from a coroutine", qos::at_least_once),
-                                     boost::asio::use_awaitable);
-            auto m = co_await c.async_receive(boost::asio::use_awaitable);
-            result.set_value(std::to_string(codes.size()) + ":" + std::string{m.payload_text()});
+            // An error must fail the test, not escape io.run() on the runner thread (terminate).
+            try {
+                auto codes = co_await c.async_subscribe("co", qos::at_least_once,
+                                                        boost::asio::use_awaitable);
+                co_await c.async_publish(make_message("co", "from a coroutine", qos::at_least_once),
+                                         boost::asio::use_awaitable);
+                auto m = co_await c.async_receive(boost::asio::use_awaitable);
+                result.set_value(std::to_string(codes.size()) + ":" +
+                                 std::string{m.payload_text()});
+            } catch (const boost::system::system_error& e) {
+                result.set_value(std::string{"error: "} + e.code().message());
+            }
         },
         boost::asio::detached);
     auto f = result.get_future();
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     CHECK(f.get() == "1:from a coroutine");
     guard.reset();
-    io.stop();
-    runner.join();
+}
+
+namespace {
+
+bool disconnect_and_wait(boost::asio::io_context& io, client& c) {
+    bool done = false;
+    c.async_disconnect([&](std::error_code) { done = true; });
+    return run_until(io, [&] { return done; });
+}
+
+std::vector<std::byte> bytes_of(std::string_view text) {
+    std::vector<std::byte> out(text.size());
+    std::memcpy(out.data(), text.data(), text.size());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("client: will on abnormal disconnect, none on a normal one", "[client][will]") {
+    mosquitto_broker broker;
+    for (auto v : {protocol_version::v3_1_1, protocol_version::v5}) {
+        INFO("version " << to_string(v));
+        boost::asio::io_context io;
+        const std::string tag{to_string(v)};
+        client watcher(io.get_executor(), options_for(broker, v, "will-watcher-" + tag));
+        std::error_code ec;
+        REQUIRE(connect_and_wait(io, watcher, ec));
+        REQUIRE_FALSE(ec);
+        REQUIRE(subscribe_and_wait(io, watcher, "will/" + tag + "/#", qos::at_least_once));
+        collector inbox;
+        inbox.start(watcher);
+
+        // A normal DISCONNECT: no will. The watcher's own marker, published
+        // after the DISCONNECT went out, arrives and nothing before it.
+        {
+            auto o = options_for(broker, v, "will-polite-" + tag);
+            o.will = make_message("will/" + tag + "/polite", "polite died", qos::at_least_once);
+            client polite(io.get_executor(), o);
+            REQUIRE(connect_and_wait(io, polite, ec));
+            REQUIRE_FALSE(ec);
+            REQUIRE(disconnect_and_wait(io, polite));
+            watcher.async_publish(
+                make_message("will/" + tag + "/marker", "marker", qos::at_least_once),
+                [](std::error_code) {});
+            REQUIRE(run_until(io, [&] { return inbox.messages.size() == 1; }));
+            CHECK(inbox.messages[0].topic == "will/" + tag + "/marker");
+            inbox.messages.clear();
+        }
+
+        // The transport closes without DISCONNECT: the broker publishes the will.
+        auto o = options_for(broker, v, "will-crash-" + tag);
+        auto will = make_message("will/" + tag + "/crash", "crashed", qos::at_least_once);
+        if (v == protocol_version::v5) {
+            will.content_type = "text/plain";
+            will.user_properties = {{"reason", "test"}};
+        }
+        o.will = will;
+        o.reconnect_delays = {}; // stays down, as a crashed process would
+        client crasher(io.get_executor(), o);
+        REQUIRE(connect_and_wait(io, crasher, ec));
+        REQUIRE_FALSE(ec);
+        crasher.abort_connection();
+        REQUIRE(run_until(io, [&] { return inbox.messages.size() == 1; }));
+        const auto& m = inbox.messages[0];
+        CHECK(m.topic == "will/" + tag + "/crash");
+        CHECK(m.payload_text() == "crashed");
+        if (v == protocol_version::v5) {
+            CHECK(m.content_type == std::optional<std::string>{"text/plain"});
+            REQUIRE(m.user_properties.size() == 1);
+            CHECK(m.user_properties[0].second == "test");
+        }
+        CHECK_FALSE(crasher.connected());
+        REQUIRE(disconnect_and_wait(io, watcher));
+    }
+}
+
+TEST_CASE("client: a persistent session survives a broker restart: QoS 1 at least once, QoS "
+          "2 exactly once",
+          "[client][reconnect][persistence]") {
+    // No outbound inflight limit: mosquitto 2.0.11 (older than 2.0.13's inflight quota fixes)
+    // does not deliver QoS 1 messages that were queued behind a full quota when it saved
+    // them, after a restart.
+    mosquitto_broker broker({.persistence = true, .extra_config = {"max_inflight_messages 0"}});
+    constexpr int n = 50;
+    for (auto v : {protocol_version::v5, protocol_version::v3_1_1}) {
+        INFO("version " << to_string(v));
+        const std::string tag{to_string(v)};
+        boost::asio::io_context io;
+        auto persistent = [&](std::string id) {
+            auto o = options_for(broker, v, std::move(id));
+            if (v == protocol_version::v5)
+                o.session_expiry_interval = 300; // clean start only the first time
+            else
+                o.clean_start = false;
+            return o;
+        };
+        client sub(io.get_executor(), persistent("persist-sub-" + tag));
+        client pub(io.get_executor(), persistent("persist-pub-" + tag));
+        std::error_code ec;
+        REQUIRE(connect_and_wait(io, sub, ec));
+        REQUIRE_FALSE(ec);
+        REQUIRE(connect_and_wait(io, pub, ec));
+        REQUIRE_FALSE(ec);
+        const std::string q1 = "persist/" + tag + "/q1";
+        const std::string q2 = "persist/" + tag + "/q2";
+        REQUIRE(subscribe_and_wait(io, sub, q1, qos::at_least_once));
+        REQUIRE(subscribe_and_wait(io, sub, q2, qos::exactly_once));
+        collector inbox;
+        inbox.start(sub);
+
+        std::vector<std::error_code> results;
+        auto publish = [&](int i) {
+            pub.async_publish(make_message(q1, std::to_string(i), qos::at_least_once),
+                              [&](std::error_code e) { results.push_back(e); });
+            pub.async_publish(make_message(q2, std::to_string(i), qos::exactly_once),
+                              [&](std::error_code e) { results.push_back(e); });
+        };
+        for (int i = 0; i < n / 2; ++i)
+            publish(i);
+        // Some messages are through, others still in flight, when the broker goes down.
+        REQUIRE(run_until(io, [&] { return inbox.messages.size() >= 10; }));
+        broker.stop();
+        for (int i = n / 2; i < n; ++i)
+            publish(i);
+        io.restart();
+        io.run_for(50ms); // both clients notice the broker is gone
+        broker.start();
+        // The last message on q2 comes after every resend: duplicates would arrive before it.
+        pub.async_publish(make_message(q2, "end", qos::exactly_once),
+                          [&](std::error_code e) { results.push_back(e); });
+        const bool settled = run_until(
+            io,
+            [&] {
+                return results.size() == 2 * n + 1 && !inbox.messages.empty() &&
+                       inbox.messages.back().payload_text() == "end";
+            },
+            8s);
+        INFO("results " << results.size() << " received " << inbox.messages.size()
+                        << (inbox.messages.empty()
+                                ? ""
+                                : " last " + std::string{inbox.messages.back().payload_text()}));
+        REQUIRE(settled);
+        for (const auto& r : results)
+            CHECK_FALSE(r);
+        std::vector<int> seen1(n, 0);
+        std::vector<int> seen2(n, 0);
+        for (const auto& m : inbox.messages) {
+            if (m.payload_text() == "end")
+                continue;
+            const int i = std::stoi(std::string{m.payload_text()});
+            REQUIRE(i >= 0);
+            REQUIRE(i < n);
+            ++(m.topic == q1 ? seen1 : seen2)[static_cast<std::size_t>(i)];
+        }
+        for (int i = 0; i < n; ++i) {
+            INFO("message " << i);
+            CHECK(seen1[static_cast<std::size_t>(i)] >= 1); // QoS 1: none lost
+            CHECK(seen2[static_cast<std::size_t>(i)] == 1); // QoS 2: exactly once
+        }
+        REQUIRE(disconnect_and_wait(io, sub));
+        REQUIRE(disconnect_and_wait(io, pub));
+    }
+}
+
+TEST_CASE("client: a retained message reaches a later subscriber with retain set",
+          "[client][retain]") {
+    mosquitto_broker broker;
+    for (auto v : {protocol_version::v3_1_1, protocol_version::v5}) {
+        INFO("version " << to_string(v));
+        const std::string tag{to_string(v)};
+        boost::asio::io_context io;
+        client pub(io.get_executor(), options_for(broker, v, "retain-pub-" + tag));
+        std::error_code ec;
+        REQUIRE(connect_and_wait(io, pub, ec));
+        REQUIRE_FALSE(ec);
+        auto m = make_message("retained/" + tag, "last known", qos::at_least_once);
+        m.retain = true;
+        bool published = false;
+        pub.async_publish(m, [&](std::error_code e) {
+            CHECK_FALSE(e);
+            published = true;
+        });
+        REQUIRE(run_until(io, [&] { return published; }));
+
+        client sub(io.get_executor(), options_for(broker, v, "retain-sub-" + tag));
+        REQUIRE(connect_and_wait(io, sub, ec));
+        REQUIRE_FALSE(ec);
+        collector inbox;
+        inbox.start(sub);
+        REQUIRE(subscribe_and_wait(io, sub, "retained/" + tag, qos::at_least_once));
+        REQUIRE(run_until(io, [&] { return inbox.messages.size() == 1; }));
+        CHECK(inbox.messages[0].retain);
+        CHECK(inbox.messages[0].payload_text() == "last known");
+        // A live message to the same topic is not flagged retained.
+        pub.async_publish(make_message("retained/" + tag, "live", qos::at_least_once),
+                          [](std::error_code) {});
+        REQUIRE(run_until(io, [&] { return inbox.messages.size() == 2; }));
+        CHECK_FALSE(inbox.messages[1].retain);
+    }
+}
+
+TEST_CASE("client: a 16 MiB payload round trip at QoS 1", "[client][large]") {
+    mosquitto_broker broker;
+    boost::asio::io_context io;
+    client c(io.get_executor(), options_for(broker, protocol_version::v5, "large"));
+    std::error_code ec;
+    REQUIRE(connect_and_wait(io, c, ec));
+    REQUIRE_FALSE(ec);
+    REQUIRE(subscribe_and_wait(io, c, "big", qos::at_least_once));
+    collector inbox;
+    inbox.start(c);
+    message m;
+    m.topic = "big";
+    m.qos = qos::at_least_once;
+    m.payload.resize(16u * 1024 * 1024);
+    for (std::size_t i = 0; i < m.payload.size(); ++i)
+        m.payload[i] = static_cast<std::byte>((i * 31 + i / 4096) & 0xff);
+    std::optional<std::error_code> result;
+    c.async_publish(m, [&](std::error_code e) { result = e; });
+    REQUIRE(run_until(
+        io, [&] { return result && inbox.messages.size() == 1; }, 15s));
+    CHECK_FALSE(*result);
+    CHECK(inbox.messages[0].payload.size() == m.payload.size());
+    CHECK(inbox.messages[0].payload == m.payload); // assembled from 16 KiB reads
+}
+
+TEST_CASE("client: a shared subscription splits messages between its members (MQTT 5)",
+          "[client][shared]") {
+    mosquitto_broker broker;
+    boost::asio::io_context io;
+    client a(io.get_executor(), options_for(broker, protocol_version::v5, "shared-a"));
+    client b(io.get_executor(), options_for(broker, protocol_version::v5, "shared-b"));
+    client pub(io.get_executor(), options_for(broker, protocol_version::v5, "shared-pub"));
+    std::error_code ec;
+    for (client* c : {&a, &b, &pub}) {
+        REQUIRE(connect_and_wait(io, *c, ec));
+        REQUIRE_FALSE(ec);
+    }
+    REQUIRE(subscribe_and_wait(io, a, "$share/g/s/#", qos::at_least_once));
+    REQUIRE(subscribe_and_wait(io, b, "$share/g/s/#", qos::at_least_once));
+    collector inbox_a;
+    collector inbox_b;
+    inbox_a.start(a);
+    inbox_b.start(b);
+    constexpr int n = 20;
+    int done = 0;
+    for (int i = 0; i < n; ++i)
+        pub.async_publish(make_message("s/" + std::to_string(i), "x", qos::at_least_once),
+                          [&](std::error_code e) {
+                              CHECK_FALSE(e);
+                              ++done;
+                          });
+    REQUIRE(run_until(
+        io, [&] { return done == n && inbox_a.messages.size() + inbox_b.messages.size() >= n; }));
+    std::vector<int> seen(n, 0);
+    for (const auto* inbox : {&inbox_a, &inbox_b})
+        for (const auto& m : inbox->messages)
+            ++seen[static_cast<std::size_t>(std::stoi(m.topic.substr(2)))];
+    for (int i = 0; i < n; ++i)
+        CHECK(seen[static_cast<std::size_t>(i)] == 1);
+    CHECK_FALSE(inbox_a.messages.empty());
+    CHECK_FALSE(inbox_b.messages.empty());
+}
+
+TEST_CASE("client: request/response with response topic and correlation data (MQTT 5)",
+          "[client][request]") {
+    mosquitto_broker broker;
+    boost::asio::io_context io;
+    client requester(io.get_executor(), options_for(broker, protocol_version::v5, "requester"));
+    client responder(io.get_executor(), options_for(broker, protocol_version::v5, "responder"));
+    std::error_code ec;
+    for (client* c : {&requester, &responder}) {
+        REQUIRE(connect_and_wait(io, *c, ec));
+        REQUIRE_FALSE(ec);
+    }
+    REQUIRE(subscribe_and_wait(io, responder, "service/time", qos::at_least_once));
+    REQUIRE(subscribe_and_wait(io, requester, "reply/requester", qos::at_least_once));
+
+    // The responder answers every request on its response topic, with its correlation data.
+    std::optional<message> request;
+    responder.async_receive([&](std::error_code e, message m) {
+        REQUIRE_FALSE(e);
+        request = m;
+        REQUIRE(m.response_topic);
+        auto reply = make_message(*m.response_topic, "12:00", qos::at_least_once);
+        reply.correlation_data = m.correlation_data;
+        reply.content_type = "text/plain";
+        responder.async_publish(std::move(reply), [](std::error_code) {});
+    });
+    std::optional<message> response;
+    requester.async_receive([&](std::error_code e, message m) {
+        CHECK_FALSE(e);
+        response = std::move(m);
+    });
+
+    auto req = make_message("service/time", "what time is it?", qos::at_least_once);
+    req.response_topic = "reply/requester";
+    req.correlation_data = bytes_of("request-42");
+    req.content_type = "text/plain";
+    req.message_expiry_interval = 60;
+    requester.async_publish(req, [](std::error_code e) { CHECK_FALSE(e); });
+    REQUIRE(run_until(io, [&] { return response.has_value(); }));
+
+    REQUIRE(request);
+    CHECK(request->response_topic == std::optional<std::string>{"reply/requester"});
+    CHECK(request->correlation_data == req.correlation_data);
+    CHECK(request->content_type == std::optional<std::string>{"text/plain"});
+    REQUIRE(request->message_expiry_interval);
+    CHECK(*request->message_expiry_interval <= 60);
+    CHECK(*request->message_expiry_interval >= 58);
+    CHECK(response->payload_text() == "12:00");
+    CHECK(response->correlation_data == req.correlation_data);
+    CHECK(response->content_type == std::optional<std::string>{"text/plain"});
+    CHECK_FALSE(response->response_topic);
+    CHECK_FALSE(response->message_expiry_interval);
 }

@@ -5,9 +5,14 @@
 // subscribe, unsubscribe, receive and disconnect as Asio operations taking
 // completion tokens (callbacks, use_future, use_awaitable, deferred);
 // automatic reconnect with a backoff schedule; publishes made while
-// disconnected wait in a bounded queue; subscriptions are restored when the
-// broker kept no session. Internal state lives on a strand, so any thread
-// may call the operations.
+// disconnected (or beyond the server's Receive Maximum) wait in a bounded
+// queue; subscriptions are restored when the broker kept no session; a
+// persistent session (MQTT 5 Session Expiry Interval, 3.1.1 clean session
+// off) is resumed with clean start off on every reconnect; a will message;
+// the MQTT 5 message properties of request/response (response topic,
+// correlation data), content type and message expiry; abort_connection()
+// drops the transport as a crash would. Internal state lives on a strand,
+// so any thread may call the operations.
 #pragma once
 
 #include <chrono>
@@ -46,6 +51,13 @@ struct message {
     ctmqtt::qos qos = ctmqtt::qos::at_most_once;
     bool retain = false;
     std::vector<std::pair<std::string, std::string>> user_properties;
+    // MQTT 5 only (ignored in 3.1 and 3.1.1): sent as PUBLISH properties,
+    // filled from them on receive.
+    std::optional<std::string> response_topic; ///< where a response goes (request/response)
+    std::optional<std::vector<std::byte>> correlation_data; ///< ties a response to its request
+    std::optional<std::string> content_type;                ///< e.g. a MIME type
+    /// Seconds the broker keeps the message for a subscriber; on receive, what is left of it.
+    std::optional<std::uint32_t> message_expiry_interval;
 
     std::string_view payload_text() const noexcept { return as_string(payload); }
 };
@@ -94,6 +106,12 @@ struct client_options {
     std::uint32_t session_expiry_interval = 0; ///< MQTT 5: how long the broker keeps our session
     std::optional<std::string> user_name;
     std::optional<std::string> password;
+    /// The will: published by the broker when the connection ends without
+    /// DISCONNECT (a crash, a network failure, abort_connection()). Its
+    /// MQTT 5 fields (user properties, response topic, ...) are sent as will
+    /// properties.
+    std::optional<message> will;
+    std::uint32_t will_delay_interval = 0; ///< MQTT 5: seconds the broker waits before the will
     /// Reconnect delays; the last one repeats. Empty: never reconnect.
     std::vector<std::chrono::milliseconds> reconnect_delays = {
         std::chrono::seconds{1}, std::chrono::seconds{2},  std::chrono::seconds{4},
@@ -215,6 +233,22 @@ public:
             token);
     }
 
+    /// Closes the transport without DISCONNECT, as a crash or a network
+    /// failure would: the broker publishes the will (if any). Then the client
+    /// carries on as after any lost connection: it reconnects by the
+    /// reconnect_delays schedule (never if empty) and resumes its session.
+    void abort_connection() {
+        asio::dispatch(strand_, [this] {
+            if (!socket_.is_open())
+                return;
+            if (session_.current_state() != session::state::disconnected)
+                session_.connection_lost();
+            if (connecting_)
+                return attempt_failed(make_error_code(session_errc::connection_lost));
+            finish_close();
+        });
+    }
+
     /// True while a connection is up (for tests and status displays).
     bool connected() const noexcept {
         return session_.current_state() == session::state::connected;
@@ -236,9 +270,10 @@ private:
     template <class Handler, class... Args>
     void complete(Handler&& h, std::error_code ec, Args&&... args) {
         auto ex = asio::get_associated_executor(h, strand_.get_inner_executor());
-        asio::post(ex, [h = std::forward<Handler>(h), ec, ... a = std::forward<Args>(args)]() mutable {
-            std::move(h)(error_code{ec}, std::move(a)...);
-        });
+        asio::post(ex,
+                   [h = std::forward<Handler>(h), ec, ... a = std::forward<Args>(args)]() mutable {
+                       std::move(h)(error_code{ec}, std::move(a)...);
+                   });
     }
 
     template <class Handler>
@@ -276,7 +311,50 @@ private:
         if (options_.version == protocol_version::v5 && options_.session_expiry_interval != 0)
             o.connect.properties.set<property_id::session_expiry_interval>(
                 options_.session_expiry_interval);
+        if (options_.will) {
+            const auto& w = *options_.will;
+            will_message will;
+            will.topic = w.topic;
+            will.payload = w.payload;
+            will.qos = w.qos;
+            will.retain = w.retain;
+            if (options_.version == protocol_version::v5) {
+                if (options_.will_delay_interval != 0)
+                    will.properties.set<property_id::will_delay_interval>(
+                        options_.will_delay_interval);
+                set_message_properties(w, will.properties, will_user_properties_);
+            }
+            o.connect.will = will;
+        }
         return o;
+    }
+
+    // The MQTT 5 properties of a message (PUBLISH or will); views into `m`
+    // and `user_props`, which must outlive `props`' use.
+    template <class Properties>
+    static void set_message_properties(const message& m, Properties& props,
+                                       std::vector<string_pair>& user_props) {
+        user_props.clear();
+        for (const auto& [k, v] : m.user_properties)
+            user_props.push_back({k, v});
+        if (!user_props.empty())
+            props.template set<property_id::user_property>(
+                std::span<const string_pair>{user_props});
+        if (m.response_topic)
+            props.template set<property_id::response_topic>(std::string_view{*m.response_topic});
+        if (m.correlation_data)
+            props.template set<property_id::correlation_data>(bytes_view{*m.correlation_data});
+        if (m.content_type)
+            props.template set<property_id::content_type>(std::string_view{*m.content_type});
+        if (m.message_expiry_interval)
+            props.template set<property_id::message_expiry_interval>(*m.message_expiry_interval);
+    }
+
+    // Whether the broker keeps our session after the connection ends: then
+    // reconnects resume it (clean start 0).
+    bool persistent_session() const noexcept {
+        return options_.version == protocol_version::v5 ? options_.session_expiry_interval != 0
+                                                        : !options_.clean_start;
     }
 
     static session_time now() { return session_clock::now(); }
@@ -366,9 +444,11 @@ private:
             return;
         }
         attempt_ = 0;
-        if (!ack.session_present)
-            restore_subscriptions();
-        send_offline_queue();
+        // The first CONNECT used the configured clean start; later ones resume the session.
+        if (persistent_session())
+            session_.set_clean_start(false);
+        restore_subscriptions(ack.session_present);
+        drain_queue();
         fail_connect_waiters({});
         arm_keep_alive();
         flush();
@@ -382,6 +462,8 @@ private:
                 if (ec)
                     return connection_broken(ec);
                 session_.receive(bytes_view{read_buffer_.data(), n}, now());
+                if (drain_wanted_)
+                    drain_queue();
                 flush();
                 if (socket_.is_open() && session_.current_state() != session::state::disconnected)
                     read();
@@ -434,6 +516,11 @@ private:
     // The session ended the connection (or the transport did).
     void on_closed(std::error_code ec) {
         last_error_ = ec;
+        // Their SUBACKs will not come (the session does not resend SUBSCRIBE): sent again
+        // once connected.
+        for (auto& w : subscribe_waiters_)
+            pending_subscribes_.push_back({w.index, std::move(w.op)});
+        subscribe_waiters_.clear();
         if (connecting_) {
             connecting_ = false;
             timer_.cancel();
@@ -467,9 +554,14 @@ private:
         for (auto& [m, cb] : offline_queue_)
             cb(ec);
         offline_queue_.clear();
-        for (auto& [id, op] : subscribe_waiters_)
-            op->done(ec, {});
+        for (auto& w : subscribe_waiters_)
+            if (w.op)
+                w.op->done(ec, {});
         subscribe_waiters_.clear();
+        for (auto& [i, op] : pending_subscribes_)
+            if (op)
+                op->done(ec, {});
+        pending_subscribes_.clear();
         auto receivers = std::move(receivers_);
         receivers_.clear();
         for (auto& r : receivers)
@@ -478,45 +570,58 @@ private:
 
     // ------------------------------------------------------------ publishing
 
+    // Messages wait in the queue while disconnected, and while connected when
+    // the server's Receive Maximum is used up (until an acknowledgement frees
+    // a place); they leave it in order.
     void submit(message m, callback done) {
-        if (session_.current_state() != session::state::connected) {
+        if (session_.current_state() != session::state::connected || !offline_queue_.empty()) {
             if (offline_queue_.size() >= options_.offline_queue_messages)
                 return done(make_error_code(client_errc::offline_queue_full));
             offline_queue_.emplace_back(std::move(m), std::move(done));
             return;
         }
-        send(m, std::move(done));
+        if (!send(m, done))
+            offline_queue_.emplace_back(std::move(m), std::move(done));
     }
 
-    void send(const message& m, callback done) {
+    // False when the send quota is used up: the message was not sent and the
+    // caller keeps it (and `done`).
+    bool send(const message& m, callback& done) {
         publish p;
         p.topic = m.topic;
         p.payload = m.payload;
         p.qos = m.qos;
         p.retain = m.retain;
         std::vector<string_pair> props;
-        for (const auto& [k, v] : m.user_properties)
-            props.push_back({k, v});
-        if (!props.empty() && options_.version == protocol_version::v5)
-            p.properties.set<property_id::user_property>(std::span<const string_pair>{props});
+        if (options_.version == protocol_version::v5)
+            set_message_properties(m, p.properties, props);
         auto id = session_.publish(p, now());
-        if (!id)
-            return done(id.error());
+        if (!id) {
+            if (id.error() == make_error_code(session_errc::send_quota_exhausted))
+                return false;
+            done(id.error());
+            return true;
+        }
         if (*id == 0)
             done({});
         else
             publish_waiters_.emplace_back(*id, std::move(done));
         flush();
+        return true;
     }
 
-    void send_offline_queue() {
-        auto queue = std::move(offline_queue_);
-        offline_queue_.clear();
-        for (auto& [m, cb] : queue)
-            send(m, std::move(cb));
+    void drain_queue() {
+        drain_wanted_ = false;
+        while (!offline_queue_.empty() && session_.current_state() == session::state::connected) {
+            auto& [m, cb] = offline_queue_.front();
+            if (!send(m, cb))
+                return;
+            offline_queue_.pop_front();
+        }
     }
 
     void on_publish_done(std::uint16_t id, std::error_code ec) {
+        drain_wanted_ = !offline_queue_.empty(); // a place in the send quota is free
         for (auto it = publish_waiters_.begin(); it != publish_waiters_.end(); ++it) {
             if (it->first == id) {
                 auto cb = std::move(it->second);
@@ -532,8 +637,7 @@ private:
     void send_subscribe(std::size_t index, std::shared_ptr<subscribe_op> op) {
         if (session_.current_state() != session::state::connected) {
             // Sent by restore_subscriptions() once connected.
-            if (op)
-                pending_subscribes_.push_back(op);
+            pending_subscribes_.push_back({index, std::move(op)});
             return;
         }
         const subscription s[] = {{subscriptions_[index].filter, subscriptions_[index].max_qos}};
@@ -543,29 +647,39 @@ private:
                 op->done(id.error(), {});
             return;
         }
-        if (op)
-            subscribe_waiters_.emplace_back(*id, op);
+        subscribe_waiters_.push_back({*id, index, std::move(op)});
         flush();
     }
 
-    void restore_subscriptions() {
+    // After CONNACK: without a kept session every subscription is made again;
+    // with one, only those not yet acknowledged.
+    void restore_subscriptions(bool session_present) {
         auto pending = std::move(pending_subscribes_);
         pending_subscribes_.clear();
+        if (session_present) {
+            for (auto& [i, op] : pending)
+                send_subscribe(i, std::move(op));
+            return;
+        }
         for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
             std::shared_ptr<subscribe_op> op;
-            if (!pending.empty()) {
-                op = pending.front();
-                pending.erase(pending.begin());
+            for (auto& [j, pending_op] : pending) {
+                if (j == i && pending_op) {
+                    op = std::move(pending_op);
+                    break;
+                }
             }
-            send_subscribe(i, op);
+            send_subscribe(i, std::move(op));
         }
     }
 
     void on_suback(const suback& ack) {
         for (auto it = subscribe_waiters_.begin(); it != subscribe_waiters_.end(); ++it) {
-            if (it->first == ack.packet_id) {
-                auto op = it->second;
+            if (it->packet_id == ack.packet_id) {
+                auto op = std::move(it->op);
                 subscribe_waiters_.erase(it);
+                if (!op)
+                    return;
                 std::vector<suback_reason_code> codes(ack.reason_codes.begin(),
                                                       ack.reason_codes.end());
                 op->done({}, std::move(codes));
@@ -580,9 +694,19 @@ private:
         m.payload.assign(p.payload.begin(), p.payload.end());
         m.qos = p.qos;
         m.retain = p.retain;
-        if (options_.version == protocol_version::v5)
-            for (auto up : p.properties.get<property_id::user_property>())
+        if (options_.version == protocol_version::v5) {
+            const auto& props = p.properties;
+            for (auto up : props.get<property_id::user_property>())
                 m.user_properties.emplace_back(std::string{up.name}, std::string{up.value});
+            if (auto v = props.get<property_id::response_topic>())
+                m.response_topic = std::string{*v};
+            if (auto v = props.get<property_id::correlation_data>())
+                m.correlation_data = std::vector<std::byte>(v->begin(), v->end());
+            if (auto v = props.get<property_id::content_type>())
+                m.content_type = std::string{*v};
+            if (auto v = props.get<property_id::message_expiry_interval>())
+                m.message_expiry_interval = *v;
+        }
         inbox_.push_back(std::move(m));
         deliver();
     }
@@ -604,12 +728,14 @@ private:
     asio::steady_timer timer_;
     asio::steady_timer reconnect_timer_;
     handler_bridge handler_;
+    std::vector<string_pair> will_user_properties_; ///< viewed by the session's CONNECT
     session session_;
     std::array<std::byte, 16 * 1024> read_buffer_{};
 
     bool wanted_ = false;
     bool connecting_ = false;
     bool writing_ = false;
+    bool drain_wanted_ = false;
     std::size_t attempt_ = 0;
     std::error_code last_error_;
 
@@ -618,8 +744,14 @@ private:
     std::vector<std::pair<std::uint16_t, callback>> publish_waiters_;
     std::deque<std::pair<message, callback>> offline_queue_;
     std::vector<stored_subscription> subscriptions_;
-    std::vector<std::shared_ptr<subscribe_op>> pending_subscribes_;
-    std::vector<std::pair<std::uint16_t, std::shared_ptr<subscribe_op>>> subscribe_waiters_;
+    struct subscribe_waiter {
+        std::uint16_t packet_id;
+        std::size_t index;                ///< in subscriptions_
+        std::shared_ptr<subscribe_op> op; ///< null for a restored subscription
+    };
+    /// Subscriptions to send once connected (index in subscriptions_, operation or null).
+    std::vector<std::pair<std::size_t, std::shared_ptr<subscribe_op>>> pending_subscribes_;
+    std::vector<subscribe_waiter> subscribe_waiters_;
     std::deque<message> inbox_;
     std::deque<std::function<void(std::error_code, message)>> receivers_;
 };

@@ -106,6 +106,11 @@ public:
     session& operator=(const session&) = delete;
 
     state current_state() const noexcept { return state_; }
+
+    /// Changes the Clean Start flag (Clean Session in 3.1/3.1.1) of the next
+    /// CONNECT: an owner that asked for a session the server keeps connects
+    /// with clean start the first time and resumes with it off afterwards.
+    void set_clean_start(bool on) noexcept { options_.connect.clean_start = on; }
     const server_limits& limits() const noexcept { return limits_; }
     protocol_version version() const noexcept { return options_.version; }
 
