@@ -406,8 +406,11 @@ private:
     }
 
     void schedule_reconnect() {
-        if (!wanted_ || options_.reconnect_delays.empty())
+        if (!wanted_ || options_.reconnect_delays.empty()) {
+            // No connection will come back: nothing may wait for one forever.
+            shutdown(last_error_ ? last_error_ : make_error_code(session_errc::connection_lost));
             return;
+        }
         const auto i = std::min(attempt_, options_.reconnect_delays.size() - 1);
         ++attempt_;
         reconnect_timer_.expires_after(options_.reconnect_delays[i]);
@@ -473,20 +476,22 @@ private:
     void flush() {
         if (writing_ || !socket_.is_open())
             return;
-        auto out = session_.output();
-        if (out.empty()) {
+        if (session_.output().empty()) {
             if (session_.current_state() == session::state::closing ||
                 session_.current_state() == session::state::disconnected)
                 finish_close();
             return;
         }
+        // The bytes being written must not move: the session keeps appending
+        // (and may reallocate) its own buffer meanwhile, so take them out of it.
+        // Everything pending goes in one write (batching).
+        session_.take_output(write_buffer_);
         writing_ = true;
-        asio::async_write(socket_, asio::buffer(out.data(), out.size()),
-                          [this](std::error_code ec, std::size_t n) {
+        asio::async_write(socket_, asio::buffer(write_buffer_),
+                          [this](std::error_code ec, std::size_t) {
                               writing_ = false;
                               if (ec)
                                   return connection_broken(ec);
-                              session_.consume_output(n);
                               flush();
                           });
     }
@@ -548,9 +553,9 @@ private:
     void shutdown(std::error_code ec) {
         wanted_ = false;
         fail_connect_waiters(ec);
-        for (auto& [id, cb] : publish_waiters_)
-            cb(ec);
-        publish_waiters_.clear();
+        for (auto& cb : publish_waiters_)
+            if (cb)
+                std::exchange(cb, nullptr)(ec);
         for (auto& [m, cb] : offline_queue_)
             cb(ec);
         offline_queue_.clear();
@@ -604,8 +609,11 @@ private:
         }
         if (*id == 0)
             done({});
-        else
-            publish_waiters_.emplace_back(*id, std::move(done));
+        else {
+            if (publish_waiters_.size() < *id)
+                publish_waiters_.resize(*id);
+            publish_waiters_[*id - 1u] = std::move(done);
+        }
         flush();
         return true;
     }
@@ -622,14 +630,9 @@ private:
 
     void on_publish_done(std::uint16_t id, std::error_code ec) {
         drain_wanted_ = !offline_queue_.empty(); // a place in the send quota is free
-        for (auto it = publish_waiters_.begin(); it != publish_waiters_.end(); ++it) {
-            if (it->first == id) {
-                auto cb = std::move(it->second);
-                publish_waiters_.erase(it);
-                cb(ec);
-                return;
-            }
-        }
+        // Indexed by packet identifier, like the session's slots: no search.
+        if (id != 0 && id <= publish_waiters_.size() && publish_waiters_[id - 1u])
+            std::exchange(publish_waiters_[id - 1u], nullptr)(ec);
     }
 
     // ------------------------------------------------------------ subscribing and receiving
@@ -741,7 +744,8 @@ private:
 
     std::vector<callback> connect_waiters_;
     callback disconnect_waiter_;
-    std::vector<std::pair<std::uint16_t, callback>> publish_waiters_;
+    std::vector<callback> publish_waiters_; ///< by packet identifier - 1
+    std::vector<std::byte> write_buffer_;   ///< the bytes of the write in progress
     std::deque<std::pair<message, callback>> offline_queue_;
     std::vector<stored_subscription> subscriptions_;
     struct subscribe_waiter {

@@ -173,6 +173,19 @@ public:
     bytes_view output() const noexcept {
         return bytes_view{output_.data() + output_begin_, output_.size() - output_begin_};
     }
+    /// Moves the pending output into `into` (whose old contents are dropped,
+    /// its capacity reused by the session): for a writer that must keep the
+    /// bytes still while the session goes on appending (an asynchronous write).
+    void take_output(std::vector<std::byte>& into) {
+        if (output_begin_ != 0) {
+            output_.erase(output_.begin(),
+                          output_.begin() + static_cast<std::ptrdiff_t>(output_begin_));
+            output_begin_ = 0;
+        }
+        into.clear();
+        output_.swap(into);
+    }
+
     void consume_output(std::size_t n) noexcept {
         output_begin_ += n;
         if (output_begin_ >= output_.size()) {
