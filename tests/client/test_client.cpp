@@ -600,3 +600,53 @@ TEST_CASE("client: request/response with response topic and correlation data (MQ
     CHECK_FALSE(response->response_topic);
     CHECK_FALSE(response->message_expiry_interval);
 }
+
+TEST_CASE("client: a burst of QoS 0 publishes arrives whole and in order", "[client]") {
+    // Publishing faster than the socket drains makes the session's output grow while a
+    // write is in flight; the bytes being written must not move (they once did).
+    mosquitto_broker broker;
+    boost::asio::io_context io;
+    client sub(io.get_executor(), options_for(broker, protocol_version::v5, "burst-sub"));
+    client pub(io.get_executor(), options_for(broker, protocol_version::v5, "burst-pub"));
+    std::error_code ec;
+    REQUIRE(connect_and_wait(io, sub, ec));
+    REQUIRE(connect_and_wait(io, pub, ec));
+    REQUIRE(subscribe_and_wait(io, sub, "burst", qos::at_most_once));
+    collector inbox;
+    inbox.start(sub);
+    constexpr int count = 5000;
+    int completed = 0;
+    for (int i = 0; i < count; ++i)
+        pub.async_publish(make_message("burst", std::to_string(i), qos::at_most_once),
+                          [&](std::error_code e) {
+                              CHECK_FALSE(e);
+                              ++completed;
+                          });
+    REQUIRE(run_until(
+        io, [&] { return inbox.messages.size() == count; }, 20s));
+    CHECK(completed == count);
+    for (int i = 0; i < count; ++i) {
+        if (inbox.messages[static_cast<std::size_t>(i)].payload_text() != std::to_string(i)) {
+            FAIL("message " << i << " out of order or corrupt");
+        }
+    }
+    CHECK(pub.connected());
+}
+
+TEST_CASE("client: without reconnect, publishes waiting for a connection fail instead of hanging",
+          "[client]") {
+    mosquitto_broker broker;
+    boost::asio::io_context io;
+    auto o = options_for(broker, protocol_version::v3_1_1, "no-reconnect");
+    o.reconnect_delays.clear();
+    client c(io.get_executor(), o);
+    std::error_code ec;
+    REQUIRE(connect_and_wait(io, c, ec));
+    broker.kill();
+    REQUIRE(run_until(io, [&] { return !c.connected(); }));
+    std::vector<std::error_code> results;
+    c.async_publish(make_message("x", "y", qos::at_least_once),
+                    [&](std::error_code e) { results.push_back(e); });
+    REQUIRE(run_until(io, [&] { return results.size() == 1; }));
+    CHECK(results[0]);
+}

@@ -152,6 +152,7 @@ public:
                 asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
                     connect_waiters_.push_back(erase(std::move(h)));
                     wanted_ = true;
+                    given_up_ = {};
                     if (session_.current_state() == session::state::disconnected && !connecting_)
                         start_connection();
                 });
@@ -408,7 +409,8 @@ private:
     void schedule_reconnect() {
         if (!wanted_ || options_.reconnect_delays.empty()) {
             // No connection will come back: nothing may wait for one forever.
-            shutdown(last_error_ ? last_error_ : make_error_code(session_errc::connection_lost));
+            given_up_ = last_error_ ? last_error_ : make_error_code(session_errc::connection_lost);
+            shutdown(given_up_);
             return;
         }
         const auto i = std::min(attempt_, options_.reconnect_delays.size() - 1);
@@ -579,6 +581,8 @@ private:
     // the server's Receive Maximum is used up (until an acknowledgement frees
     // a place); they leave it in order.
     void submit(message m, callback done) {
+        if (given_up_) // no connection will come back until async_connect
+            return done(given_up_);
         if (session_.current_state() != session::state::connected || !offline_queue_.empty()) {
             if (offline_queue_.size() >= options_.offline_queue_messages)
                 return done(make_error_code(client_errc::offline_queue_full));
@@ -741,6 +745,7 @@ private:
     bool drain_wanted_ = false;
     std::size_t attempt_ = 0;
     std::error_code last_error_;
+    std::error_code given_up_; ///< set when no reconnect will follow: publishes fail at once
 
     std::vector<callback> connect_waiters_;
     callback disconnect_waiter_;
