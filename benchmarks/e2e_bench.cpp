@@ -49,12 +49,10 @@
 #include <thread>
 #include <vector>
 
-#include <dlfcn.h>
-#include <sys/resource.h>
-
 #include <boost/asio/io_context.hpp>
-
+#include <dlfcn.h>
 #include <mosquitto.h>
+#include <sys/resource.h>
 
 #include <ctmqtt/client/client.hpp>
 
@@ -146,10 +144,9 @@ public:
         mosquitto_subscribe_callback_set(mosq_, [](mosquitto*, void* self, int, int, const int*) {
             static_cast<subscriber*>(self)->subscribed_.store(true);
         });
-        mosquitto_message_callback_set(
-            mosq_, [](mosquitto*, void* self, const mosquitto_message*) {
-                static_cast<subscriber*>(self)->received_.fetch_add(1, std::memory_order_relaxed);
-            });
+        mosquitto_message_callback_set(mosq_, [](mosquitto*, void* self, const mosquitto_message*) {
+            static_cast<subscriber*>(self)->received_.fetch_add(1, std::memory_order_relaxed);
+        });
         if (mosquitto_connect(mosq_, host, port, 60) != MOSQ_ERR_SUCCESS)
             fail("subscriber: mosquitto_connect");
         if (mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos) != MOSQ_ERR_SUCCESS)
@@ -264,7 +261,8 @@ publish_result publish_ctmqtt(unsigned short port, const run_spec& run, const st
     c.async_disconnect([&](std::error_code) { disconnected = true; });
     while (!disconnected)
         if (io.run_one() == 0) { // nothing left to run: the client will not complete
-            std::fprintf(stderr, "e2e_bench: ctmqtt async_disconnect never completed (connected=%d)\n",
+            std::fprintf(stderr,
+                         "e2e_bench: ctmqtt async_disconnect never completed (connected=%d)\n",
                          c.connected() ? 1 : 0);
             break;
         }
@@ -278,8 +276,8 @@ struct mosq_pub_state {
 };
 
 template <class Between>
-publish_result publish_mosquitto(unsigned short port, const run_spec& run,
-                                 const std::string& topic, std::size_t n, Between&& between) {
+publish_result publish_mosquitto(unsigned short port, const run_spec& run, const std::string& topic,
+                                 std::size_t n, Between&& between) {
     mosq_pub_state st;
     mosquitto* mosq = mosquitto_new("e2e-mosquitto-pub", true, &st);
     if (mosq == nullptr)
@@ -293,9 +291,8 @@ publish_result publish_mosquitto(unsigned short port, const run_spec& run,
         s->connected = true;
         s->connack_rc = rc;
     });
-    mosquitto_publish_callback_set(mosq, [](mosquitto*, void* p, int) {
-        ++static_cast<mosq_pub_state*>(p)->acked;
-    });
+    mosquitto_publish_callback_set(
+        mosq, [](mosquitto*, void* p, int) { ++static_cast<mosq_pub_state*>(p)->acked; });
     if (mosquitto_connect(mosq, host, port, 60) != MOSQ_ERR_SUCCESS)
         fail("mosquitto_connect");
     while (!st.connected)
@@ -345,18 +342,17 @@ publish_result publish(unsigned short port, const run_spec& run, const std::stri
 
 std::vector<std::string> mosquitto_config() {
     return {
-        "max_inflight_messages 0",    // no limit on QoS 1/2 in flight to the subscriber
+        "max_inflight_messages 0",     // no limit on QoS 1/2 in flight to the subscriber
         "max_queued_messages 1000000", // nor (practically) on the queue behind them
         "max_queued_bytes 0",
     };
 }
 
 void usage() {
-    std::fprintf(stderr,
-                 "usage: ctmqtt_e2e_bench [--count N] [--port P] [--runs NAME,NAME...]\n"
-                 "       ctmqtt_e2e_bench --only NAME --count N [--port P]\n"
-                 "NAME: {ctmqtt,mosquitto}-qos{0,1,2}-{100,1000}\n"
-                 "--print-config: print the mosquitto.conf lines the benchmark needs\n");
+    std::fprintf(stderr, "usage: ctmqtt_e2e_bench [--count N] [--port P] [--runs NAME,NAME...]\n"
+                         "       ctmqtt_e2e_bench --only NAME --count N [--port P]\n"
+                         "NAME: {ctmqtt,mosquitto}-qos{0,1,2}-{100,1000}\n"
+                         "--print-config: print the mosquitto.conf lines the benchmark needs\n");
     std::exit(2);
 }
 
@@ -425,8 +421,8 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    std::printf("%-22s %8s %12s %12s %12s %10s\n", "run", "n", "msg/s", "cpu_us/msg",
-                "allocs/msg", "received");
+    std::printf("%-22s %8s %12s %12s %12s %10s\n", "run", "n", "msg/s", "cpu_us/msg", "allocs/msg",
+                "received");
     std::fflush(stdout);
     int run_index = 0;
     for (const auto& run : runs) {
@@ -440,8 +436,8 @@ int main(int argc, char** argv) {
         });
         const double secs = std::chrono::duration<double>(t1 - r.start).count();
         const double n = static_cast<double>(count);
-        std::printf("%-22s %8zu %12.0f %12.2f %12.2f %10zu\n", run.name().c_str(), count,
-                    n / secs, r.cpu_us / n, static_cast<double>(r.allocations) / n, received);
+        std::printf("%-22s %8zu %12.0f %12.2f %12.2f %10zu\n", run.name().c_str(), count, n / secs,
+                    r.cpu_us / n, static_cast<double>(r.allocations) / n, received);
         std::fflush(stdout);
     }
     mosquitto_lib_cleanup();

@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
                 m.qos = qos::at_least_once;
                 co_await mqtt.async_publish(m, asio::use_awaitable); // completes on PUBACK
                 auto received = co_await mqtt.async_receive(asio::use_awaitable);
-                std::printf("%s: %s\n", received.topic.c_str(), std::string{received.payload_text()}.c_str());
+                std::printf("%s: %s\n", received.topic.c_str(),
+                            std::string{received.payload_text()}.c_str());
                 co_await mqtt.async_disconnect(asio::use_awaitable);
             } catch (const boost::system::system_error& e) {
                 // e.g. "connection refused: Not authorized (CONNACK 0x87)"
