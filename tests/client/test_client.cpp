@@ -650,3 +650,85 @@ TEST_CASE("client: without reconnect, publishes waiting for a connection fail in
     REQUIRE(run_until(io, [&] { return results.size() == 1; }));
     CHECK(results[0]);
 }
+
+TEST_CASE(
+    "client: connection state: connected, lost, retrying, connected; gave up after a disconnect",
+    "[client][state]") {
+    mosquitto_broker broker;
+    boost::asio::io_context io;
+    auto o = options_for(broker, protocol_version::v5, "state");
+    std::vector<connection_state> states;
+    o.on_state = [&](const connection_state& s) { states.push_back(s); };
+    client c(io.get_executor(), o);
+    std::error_code ec;
+    REQUIRE(connect_and_wait(io, c, ec));
+    REQUIRE(states.size() == 1);
+    CHECK(states[0].what == connection_state::kind::connected);
+    broker.kill();
+    REQUIRE(run_until(io, [&] { return states.size() >= 3; }));
+    CHECK(states[1].what == connection_state::kind::lost);
+    CHECK(states[1].error);
+    CHECK(states[2].what == connection_state::kind::retrying);
+    CHECK(states[2].retry_in == 50ms);
+    broker.start();
+    REQUIRE(run_until(
+        io,
+        [&] { return !states.empty() && states.back().what == connection_state::kind::connected; },
+        10s));
+    bool done = false;
+    c.async_disconnect([&](std::error_code) { done = true; });
+    REQUIRE(run_until(io, [&] { return done; }));
+    CHECK(states.back().what == connection_state::kind::gave_up);
+    CHECK(states.back().error == make_error_code(client_errc::disconnected));
+    // A disconnected client can connect again.
+    REQUIRE(connect_and_wait(io, c, ec));
+    CHECK_FALSE(ec);
+    CHECK(c.connected());
+}
+
+TEST_CASE("client: a refusal for good reports gave up", "[client][state]") {
+    mosquitto_broker broker({.allow_anonymous = false});
+    boost::asio::io_context io;
+    auto o = options_for(broker, protocol_version::v5, "state-refused");
+    std::vector<connection_state> states;
+    o.on_state = [&](const connection_state& s) { states.push_back(s); };
+    client c(io.get_executor(), o);
+    std::error_code ec;
+    REQUIRE(connect_and_wait(io, c, ec));
+    REQUIRE(run_until(io, [&] {
+        return !states.empty() && states.back().what == connection_state::kind::gave_up;
+    }));
+    CHECK_THAT(states.back().error.message(), Catch::Contains("Not authorized (CONNACK 0x87)"));
+}
+
+TEST_CASE("client: unsubscribe stops the messages and is not restored", "[client]") {
+    mosquitto_broker broker;
+    for (auto v : {protocol_version::v3_1_1, protocol_version::v5}) {
+        boost::asio::io_context io;
+        client c(io.get_executor(), options_for(broker, v, "unsub"));
+        std::error_code ec;
+        REQUIRE(connect_and_wait(io, c, ec));
+        REQUIRE(subscribe_and_wait(io, c, "u/#", qos::at_least_once));
+        REQUIRE(subscribe_and_wait(io, c, "end", qos::at_least_once));
+        collector inbox;
+        inbox.start(c);
+        bool unsubscribed = false;
+        c.async_unsubscribe("u/#", [&](std::error_code e, std::vector<unsuback_reason_code> codes) {
+            CHECK_FALSE(e);
+            CHECK(codes.size() == (v == protocol_version::v5 ? 1u : 0u));
+            unsubscribed = true;
+        });
+        REQUIRE(run_until(io, [&] { return unsubscribed; }));
+        c.async_publish(make_message("u/1", "gone", qos::at_least_once), [](std::error_code) {});
+        c.async_publish(make_message("end", "marker", qos::at_least_once), [](std::error_code) {});
+        REQUIRE(run_until(io, [&] { return !inbox.messages.empty(); }));
+        CHECK(inbox.messages.size() == 1);
+        CHECK(inbox.messages[0].topic == "end");
+        bool failed = false;
+        c.abort_connection();
+        c.async_unsubscribe("end", [&](std::error_code e, std::vector<unsuback_reason_code>) {
+            failed = static_cast<bool>(e);
+        });
+        REQUIRE(run_until(io, [&] { return failed; }));
+    }
+}

@@ -96,6 +96,21 @@ inline std::error_code make_error_code(client_errc e) noexcept {
     return {static_cast<int>(e), client_category()};
 }
 
+/// What the connection is doing, for users who show or log it.
+struct connection_state {
+    enum class kind : std::uint8_t {
+        connected, ///< CONNACK accepted; `session_present` says if the broker kept our session
+        lost,      ///< the connection ended; `error` says why
+        retrying,  ///< the next attempt starts in `retry_in`
+        gave_up,   ///< no more attempts (refused for good, reconnect off, or disconnected); `error`
+                   ///< says why
+    };
+    kind what = kind::lost;
+    std::error_code error;
+    std::chrono::milliseconds retry_in{0};
+    bool session_present = false;
+};
+
 struct client_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 1883;
@@ -119,6 +134,8 @@ struct client_options {
         std::chrono::seconds{60}};
     std::chrono::milliseconds connect_timeout = std::chrono::seconds{10};
     std::size_t offline_queue_messages = 1000; ///< publishes waiting while disconnected
+    /// Called on the client's strand at every change of the connection's state.
+    std::function<void(const connection_state&)> on_state;
 };
 
 /// The client. Completion signatures use boost::system::error_code, Asio's
@@ -196,6 +213,36 @@ public:
             token, std::move(filter), max_qos);
     }
 
+    /// Unsubscribes; completes with the UNSUBACK's reason codes (MQTT 5; none
+    /// in 3.1.1). The subscription is no longer restored after reconnects.
+    /// Needs a connection: while disconnected it completes with not_connected.
+    template <class Token>
+    auto async_unsubscribe(std::string filter, Token&& token) {
+        return asio::async_initiate<Token, void(error_code, std::vector<unsuback_reason_code>)>(
+            [this](auto handler, std::string f) {
+                asio::dispatch(strand_, [this, h = std::move(handler), f = std::move(f)]() mutable {
+                    auto shared = std::make_shared<decltype(h)>(std::move(h));
+                    auto done = [this, shared](std::error_code ec,
+                                               std::vector<unsuback_reason_code> codes) {
+                        complete(std::move(*shared), ec, std::move(codes));
+                    };
+                    const std::string_view filters[] = {f};
+                    auto id =
+                        session_.current_state() == session::state::connected
+                            ? session_.unsubscribe(filters, {}, now())
+                            : result<std::uint16_t>{make_error_code(session_errc::not_connected)};
+                    if (!id)
+                        return done(id.error(), {});
+                    for (auto& s : subscriptions_)
+                        if (s.filter == f)
+                            s.active = false;
+                    unsubscribe_waiters_.emplace_back(*id, std::move(done));
+                    flush();
+                });
+            },
+            token, std::move(filter));
+    }
+
     /// Waits for the next application message.
     template <class Token>
     auto async_receive(Token&& token) {
@@ -264,7 +311,14 @@ private:
     struct stored_subscription {
         std::string filter;
         ctmqtt::qos max_qos;
+        bool active = true; ///< false once unsubscribed (kept so indexes stay valid)
     };
+
+    void notify(connection_state::kind what, std::error_code ec = {},
+                std::chrono::milliseconds retry_in = {}, bool session_present = false) {
+        if (options_.on_state)
+            options_.on_state(connection_state{what, ec, retry_in, session_present});
+    }
 
     // Completes on the handler's associated executor (by default the client's
     // executor, as for any Asio I/O object), never inside the caller.
@@ -295,7 +349,7 @@ private:
             owner->on_publish_done(id, ec);
         }
         void on_suback(const suback& ack) override { owner->on_suback(ack); }
-        void on_unsuback(const unsuback&) override {}
+        void on_unsuback(const unsuback& ack) override { owner->on_unsuback(ack); }
         void on_connection_closed(std::error_code ec) override { owner->on_closed(ec); }
     };
 
@@ -410,11 +464,13 @@ private:
         if (!wanted_ || options_.reconnect_delays.empty()) {
             // No connection will come back: nothing may wait for one forever.
             given_up_ = last_error_ ? last_error_ : make_error_code(session_errc::connection_lost);
+            notify(connection_state::kind::gave_up, given_up_);
             shutdown(given_up_);
             return;
         }
         const auto i = std::min(attempt_, options_.reconnect_delays.size() - 1);
         ++attempt_;
+        notify(connection_state::kind::retrying, last_error_, options_.reconnect_delays[i]);
         reconnect_timer_.expires_after(options_.reconnect_delays[i]);
         reconnect_timer_.async_wait([this](std::error_code ec) {
             if (!ec && wanted_ && !connecting_ &&
@@ -445,10 +501,12 @@ private:
                        ack.return_code == connect_return_code::not_authorized);
             if (permanent)
                 wanted_ = false;
+            last_error_ = ec;
             fail_connect_waiters(ec);
             return;
         }
         attempt_ = 0;
+        notify(connection_state::kind::connected, {}, {}, ack.session_present);
         // The first CONNECT used the configured clean start; later ones resume the session.
         if (persistent_session())
             session_.set_clean_start(false);
@@ -522,7 +580,13 @@ private:
 
     // The session ended the connection (or the transport did).
     void on_closed(std::error_code ec) {
+        const bool was_up = !connecting_;
         last_error_ = ec;
+        if (was_up && !disconnect_waiter_)
+            notify(connection_state::kind::lost, ec);
+        for (auto& w : unsubscribe_waiters_)
+            w.second(ec, {}); // whether the broker acted on it is unknown: say so
+        unsubscribe_waiters_.clear();
         // Their SUBACKs will not come (the session does not resend SUBSCRIBE): sent again
         // once connected.
         for (auto& w : subscribe_waiters_)
@@ -541,9 +605,14 @@ private:
         socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
         socket_.close(ignored);
         timer_.cancel();
+        // After our DISCONNECT the session waits in "closing": the connection is over now,
+        // and a later async_connect must find the session disconnected.
+        if (session_.current_state() != session::state::disconnected)
+            session_.connection_lost();
         if (disconnect_waiter_) {
             auto w = std::move(disconnect_waiter_);
             disconnect_waiter_ = nullptr;
+            notify(connection_state::kind::gave_up, make_error_code(client_errc::disconnected));
             shutdown(make_error_code(client_errc::disconnected));
             w({});
             return;
@@ -669,6 +738,8 @@ private:
             return;
         }
         for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
+            if (!subscriptions_[i].active)
+                continue;
             std::shared_ptr<subscribe_op> op;
             for (auto& [j, pending_op] : pending) {
                 if (j == i && pending_op) {
@@ -677,6 +748,18 @@ private:
                 }
             }
             send_subscribe(i, std::move(op));
+        }
+    }
+
+    void on_unsuback(const unsuback& ack) {
+        for (auto it = unsubscribe_waiters_.begin(); it != unsubscribe_waiters_.end(); ++it) {
+            if (it->first == ack.packet_id) {
+                auto done = std::move(it->second);
+                unsubscribe_waiters_.erase(it);
+                done({}, std::vector<unsuback_reason_code>(ack.reason_codes.begin(),
+                                                           ack.reason_codes.end()));
+                return;
+            }
         }
     }
 
@@ -761,6 +844,9 @@ private:
     /// Subscriptions to send once connected (index in subscriptions_, operation or null).
     std::vector<std::pair<std::size_t, std::shared_ptr<subscribe_op>>> pending_subscribes_;
     std::vector<subscribe_waiter> subscribe_waiters_;
+    std::vector<std::pair<std::uint16_t,
+                          std::function<void(std::error_code, std::vector<unsuback_reason_code>)>>>
+        unsubscribe_waiters_;
     std::deque<message> inbox_;
     std::deque<std::function<void(std::error_code, message)>> receivers_;
 };
