@@ -198,17 +198,13 @@ public:
     auto async_subscribe(std::string filter, ctmqtt::qos max_qos, Token&& token) {
         return asio::async_initiate<Token, void(error_code, std::vector<suback_reason_code>)>(
             [this](auto handler, std::string f, ctmqtt::qos q) {
-                asio::dispatch(
-                    strand_, [this, h = std::move(handler), f = std::move(f), q]() mutable {
-                        auto op = std::make_shared<subscribe_op>();
-                        op->done = [h = std::make_shared<decltype(h)>(std::move(h)),
-                                    this](std::error_code ec,
-                                          std::vector<suback_reason_code> codes) mutable {
-                            complete(std::move(*h), ec, std::move(codes));
-                        };
-                        subscriptions_.push_back({std::move(f), q});
-                        send_subscribe(subscriptions_.size() - 1, op);
-                    });
+                asio::dispatch(strand_,
+                               [this, h = std::move(handler), f = std::move(f), q]() mutable {
+                                   auto op = std::make_shared<subscribe_op>();
+                                   op->done = erase<std::vector<suback_reason_code>>(std::move(h));
+                                   subscriptions_.push_back({std::move(f), q});
+                                   send_subscribe(subscriptions_.size() - 1, op);
+                               });
             },
             token, std::move(filter), max_qos);
     }
@@ -221,11 +217,7 @@ public:
         return asio::async_initiate<Token, void(error_code, std::vector<unsuback_reason_code>)>(
             [this](auto handler, std::string f) {
                 asio::dispatch(strand_, [this, h = std::move(handler), f = std::move(f)]() mutable {
-                    auto shared = std::make_shared<decltype(h)>(std::move(h));
-                    auto done = [this, shared](std::error_code ec,
-                                               std::vector<unsuback_reason_code> codes) {
-                        complete(std::move(*shared), ec, std::move(codes));
-                    };
+                    auto done = erase<std::vector<unsuback_reason_code>>(std::move(h));
                     const std::string_view filters[] = {f};
                     auto id =
                         session_.current_state() == session::state::connected
@@ -249,10 +241,7 @@ public:
         return asio::async_initiate<Token, void(error_code, message)>(
             [this](auto handler) {
                 asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
-                    auto erased = std::make_shared<decltype(h)>(std::move(h));
-                    receivers_.push_back([this, erased](std::error_code ec, message m) mutable {
-                        complete(std::move(*erased), ec, std::move(m));
-                    });
+                    receivers_.push_back(erase<message>(std::move(h)));
                     deliver();
                 });
             },
@@ -331,10 +320,14 @@ private:
                    });
     }
 
-    template <class Handler>
-    callback erase(Handler h) {
+    // A completion handler as a std::function taking (error, Args...): Asio handlers are
+    // move-only, std::function needs copies, so the handler lives in a shared_ptr.
+    template <class... Args, class Handler>
+    std::function<void(std::error_code, Args...)> erase(Handler h) {
         auto shared = std::make_shared<Handler>(std::move(h));
-        return [this, shared](std::error_code ec) mutable { complete(std::move(*shared), ec); };
+        return [this, shared](std::error_code ec, Args... args) mutable {
+            complete(std::move(*shared), ec, std::move(args)...);
+        };
     }
 
     // ------------------------------------------------------------ the session's events
