@@ -724,11 +724,24 @@ TEST_CASE("client: unsubscribe stops the messages and is not restored", "[client
         REQUIRE(run_until(io, [&] { return !inbox.messages.empty(); }));
         CHECK(inbox.messages.size() == 1);
         CHECK(inbox.messages[0].topic == "end");
-        bool failed = false;
+        // While disconnected the unsubscribe waits for the reconnect; the broker kept no
+        // session, so the subscription is gone with it and is not restored.
+        bool done = false;
+        std::error_code unsub_error;
         c.abort_connection();
         c.async_unsubscribe("end", [&](std::error_code e, std::vector<unsuback_reason_code>) {
-            failed = static_cast<bool>(e);
+            unsub_error = e;
+            done = true;
         });
-        REQUIRE(run_until(io, [&] { return failed; }));
+        REQUIRE(run_until(io, [&] { return done; }));
+        CHECK_FALSE(unsub_error);
+        REQUIRE(run_until(io, [&] { return c.connected(); }));
+        REQUIRE(subscribe_and_wait(io, c, "end2", qos::at_least_once));
+        c.async_publish(make_message("end", "not restored", qos::at_least_once),
+                        [](std::error_code) {});
+        c.async_publish(make_message("end2", "marker", qos::at_least_once),
+                        [](std::error_code) {});
+        REQUIRE(run_until(io, [&] { return inbox.messages.size() >= 2; }));
+        CHECK(inbox.messages[1].topic == "end2");
     }
 }

@@ -1,271 +1,359 @@
-// basic_client: an MQTT client on a Boost.Asio executor, running a core
-// session (core/session.hpp) over a transport.
+// basic_client<Transport, Store>: an MQTT client on a Boost.Asio executor,
+// running a core session (core/session.hpp) over a transport policy
+// (transport/tcp.hpp) with a store policy (store/memory.hpp).
 //
-// FIRST VERSION (issue 3 in progress): TCP transport; connect, publish,
-// subscribe, unsubscribe, receive and disconnect as Asio operations taking
-// completion tokens (callbacks, use_future, use_awaitable, deferred);
-// automatic reconnect with a backoff schedule; publishes made while
-// disconnected (or beyond the server's Receive Maximum) wait in a bounded
-// queue; subscriptions are restored when the broker kept no session; a
-// persistent session (MQTT 5 Session Expiry Interval, 3.1.1 clean session
-// off) is resumed with clean start off on every reconnect; a will message;
-// the MQTT 5 message properties of request/response (response topic,
-// correlation data), content type and message expiry; abort_connection()
-// drops the transport as a crash would. Internal state lives on a strand,
-// so any thread may call the operations.
+// - Operations (connect, publish, subscribe, unsubscribe, receive,
+//   disconnect, auth) take Asio completion tokens: callbacks, use_future,
+//   use_awaitable, deferred. Each can be cancelled through the token's
+//   cancellation slot. Any thread may call them: the client's state lives
+//   on a strand.
+// - Reconnects by itself with a backoff schedule (and jitter), fails over
+//   between brokers, follows MQTT 5 server redirection, and can fall back
+//   from 5.0 to 3.1.1. A persistent session is resumed with clean start off.
+// - Publishes made while disconnected (or beyond the broker's Receive
+//   Maximum) wait in a bounded queue with an overflow policy.
+// - Received messages go to the callback of the subscription they matched
+//   (by Subscription Identifier in MQTT 5, else by topic filter), or wait
+//   for async_receive.
+// - Steady state allocates nothing: waiting operations are stored without
+//   their type in inline storage, messages waiting in queues come from pools
+//   whose buffers keep their capacity, and Asio recycles operation memory.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/bind_executor.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/write.hpp>
 
+#include <ctmqtt/client/detail/completion.hpp>
+#include <ctmqtt/client/options.hpp>
 #include <ctmqtt/core/session.hpp>
+#include <ctmqtt/store/memory.hpp>
+#include <ctmqtt/transport/tcp.hpp>
 
 namespace ctmqtt {
 
 namespace asio = boost::asio;
 
-/// An application message the client owns (a received one, or one waiting
-/// in the offline queue).
-struct message {
-    std::string topic;
-    std::vector<std::byte> payload;
-    ctmqtt::qos qos = ctmqtt::qos::at_most_once;
-    bool retain = false;
-    std::vector<std::pair<std::string, std::string>> user_properties;
-    // MQTT 5 only (ignored in 3.1 and 3.1.1): sent as PUBLISH properties,
-    // filled from them on receive.
-    std::optional<std::string> response_topic; ///< where a response goes (request/response)
-    std::optional<std::vector<std::byte>> correlation_data; ///< ties a response to its request
-    std::optional<std::string> content_type;                ///< e.g. a MIME type
-    /// Seconds the broker keeps the message for a subscriber; on receive, what is left of it.
-    std::optional<std::uint32_t> message_expiry_interval;
-
-    std::string_view payload_text() const noexcept { return as_string(payload); }
-};
-
-/// Errors of the client layer (the session's and the codec's are their own).
-enum class client_errc : std::uint8_t {
-    offline_queue_full = 1, ///< disconnected and the queue of waiting messages is full
-    disconnected,    ///< the client was disconnected by the user; the operation cannot finish
-    gave_up,         ///< the connection was refused for good (bad credentials, not authorised)
-    connect_timeout, ///< no CONNACK within the connect timeout
-};
-
 namespace detail {
-class client_category_impl final : public std::error_category {
+
+// The strand the client's state lives on. Over an io_context (the common
+// case) it is a strand of the io_context's own executor: a strand of
+// any_io_executor allocates on every dispatch that finds it idle (Asio
+// answers the type-erased query for execution::blocking with a heap object).
+class client_strand {
 public:
-    const char* name() const noexcept override { return "ctmqtt.client"; }
-    std::string message(int v) const override {
-        switch (static_cast<client_errc>(v)) {
-        case client_errc::offline_queue_full: return "disconnected and the offline queue is full";
-        case client_errc::disconnected:
-            return "the client was disconnected before the operation finished";
-        case client_errc::gave_up:
-            return "the broker refused the connection for good; not retrying";
-        case client_errc::connect_timeout: return "no CONNACK within the connect timeout";
-        }
-        return "unknown client error";
+    explicit client_strand(const asio::any_io_executor& ex) {
+        if (const auto* io = ex.target<asio::io_context::executor_type>())
+            io_.emplace(asio::make_strand(*io));
+        else
+            any_.emplace(asio::make_strand(ex));
+        erased_ = io_ ? asio::any_io_executor{*io_} : asio::any_io_executor{*any_};
     }
+
+    /// Runs `f` on the strand: at once when already there, else queued.
+    template <class F>
+    void dispatch(F&& f) const {
+        if (io_)
+            asio::dispatch(*io_, std::forward<F>(f));
+        else
+            asio::dispatch(*any_, std::forward<F>(f));
+    }
+
+    /// Queues `f` on the strand (never runs it inside the caller).
+    template <class F>
+    void post(F&& f) const {
+        if (io_)
+            asio::post(*io_, std::forward<F>(f));
+        else
+            asio::post(*any_, std::forward<F>(f));
+    }
+
+    bool running_in_this_thread() const noexcept {
+        return io_ ? io_->running_in_this_thread() : any_->running_in_this_thread();
+    }
+
+    const asio::any_io_executor& executor() const noexcept { return erased_; }
+
+private:
+    std::optional<asio::strand<asio::io_context::executor_type>> io_;
+    std::optional<asio::strand<asio::any_io_executor>> any_;
+    asio::any_io_executor erased_;
 };
+
+// A lock for the few instructions that take or give back a pooled object:
+// uncontended it costs two atomic operations, where a mutex costs a call
+// into the C library each way.
+class spin_lock {
+public:
+    void lock() noexcept {
+        while (flag_.test_and_set(std::memory_order_acquire))
+            while (flag_.test(std::memory_order_relaxed))
+                std::this_thread::yield();
+    }
+    void unlock() noexcept { flag_.clear(std::memory_order_release); }
+
+private:
+    std::atomic_flag flag_;
+};
+
 } // namespace detail
 
-inline const std::error_category& client_category() noexcept {
-    static const detail::client_category_impl category;
-    return category;
-}
-inline std::error_code make_error_code(client_errc e) noexcept {
-    return {static_cast<int>(e), client_category()};
-}
-
-/// What the connection is doing, for users who show or log it.
-struct connection_state {
-    enum class kind : std::uint8_t {
-        connected, ///< CONNACK accepted; `session_present` says if the broker kept our session
-        lost,      ///< the connection ended; `error` says why
-        retrying,  ///< the next attempt starts in `retry_in`
-        gave_up,   ///< no more attempts (refused for good, reconnect off, or disconnected); `error`
-                   ///< says why
-    };
-    kind what = kind::lost;
-    std::error_code error;
-    std::chrono::milliseconds retry_in{0};
-    bool session_present = false;
-};
-
-struct client_options {
-    std::string host = "127.0.0.1";
-    std::uint16_t port = 1883;
-    protocol_version version = protocol_version::v5;
-    std::string client_id;
-    std::uint16_t keep_alive = 60;
-    bool clean_start = true;
-    std::uint32_t session_expiry_interval = 0; ///< MQTT 5: how long the broker keeps our session
-    std::optional<std::string> user_name;
-    std::optional<std::string> password;
-    /// The will: published by the broker when the connection ends without
-    /// DISCONNECT (a crash, a network failure, abort_connection()). Its
-    /// MQTT 5 fields (user properties, response topic, ...) are sent as will
-    /// properties.
-    std::optional<message> will;
-    std::uint32_t will_delay_interval = 0; ///< MQTT 5: seconds the broker waits before the will
-    /// Reconnect delays; the last one repeats. Empty: never reconnect.
-    std::vector<std::chrono::milliseconds> reconnect_delays = {
-        std::chrono::seconds{1}, std::chrono::seconds{2},  std::chrono::seconds{4},
-        std::chrono::seconds{8}, std::chrono::seconds{16}, std::chrono::seconds{32},
-        std::chrono::seconds{60}};
-    std::chrono::milliseconds connect_timeout = std::chrono::seconds{10};
-    std::size_t offline_queue_messages = 1000; ///< publishes waiting while disconnected
-    /// Called on the client's strand at every change of the connection's state.
-    std::function<void(const connection_state&)> on_state;
-};
-
-/// The client. Completion signatures use boost::system::error_code, Asio's
-/// own, so use_future and use_awaitable turn errors into exceptions; it
-/// carries ctmqtt's categories and messages unchanged.
-class client {
+template <class Transport = transport::tcp, class Store = store::memory>
+class basic_client {
 public:
     using executor_type = asio::any_io_executor;
     using error_code = boost::system::error_code;
+    using transport_type = Transport;
+    using store_type = Store;
 
-    client(executor_type ex, client_options opts)
-        : options_(std::move(opts)), strand_(asio::make_strand(ex)), socket_(strand_),
-          resolver_(strand_), timer_(strand_), reconnect_timer_(strand_),
-          session_(make_session_options(), handler_) {
+    basic_client(executor_type ex, client_options opts, Store store = Store{})
+        : options_(std::move(opts)), strand_(ex), io_executor_(strand_.executor()),
+          transport_(strand_.executor()), connect_timer_(strand_.executor()),
+          keep_alive_timer_(strand_.executor()), reconnect_timer_(strand_.executor()),
+          store_(std::move(store)), version_(options_.version) {
         handler_.owner = this;
+        if (options_.brokers.empty())
+            options_.brokers.push_back({options_.host, options_.port});
+        if (options_.reconnect_jitter > 0)
+            random_.seed(std::random_device{}());
+        make_session();
+        if (auto ec = store_.restore(*session_))
+            throw std::system_error(ec, "ctmqtt: restoring the session from the store");
     }
 
-    client(const client&) = delete;
-    client& operator=(const client&) = delete;
-    ~client() = default;
+    basic_client(const basic_client&) = delete;
+    basic_client& operator=(const basic_client&) = delete;
 
-    executor_type get_executor() const { return strand_; }
+    /// Destroy the client when its executor does not run it at the same time
+    /// (from the strand, or once the io_context has stopped). Handlers of
+    /// internal operations still queued see that it is gone and do nothing.
+    ~basic_client() {
+        *alive_ = false;
+        transport_.close();
+    }
+
+    /// The client's strand: its handlers run there.
+    executor_type get_executor() const { return strand_.executor(); }
+    Transport& transport() noexcept { return transport_; }
+    Store& store() noexcept { return store_; }
+
+    /// True while a connection is up (safe from any thread).
+    bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
+
+    // ------------------------------------------------------------ operations
 
     /// Connects; completes with the first CONNACK (or the error that ended
     /// the attempt). After that the client reconnects by itself until
-    /// async_disconnect.
+    /// async_disconnect. Cancelling it while no connection is up stops the
+    /// attempts.
     template <class Token>
     auto async_connect(Token&& token) {
         return asio::async_initiate<Token, void(error_code)>(
             [this](auto handler) {
-                asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
-                    connect_waiters_.push_back(erase(std::move(h)));
+                detail::completion<> done(std::move(handler));
+                const auto serial = next_serial();
+                watch_cancel(done, op_kind::connect, serial);
+                strand_.dispatch(guard([this, d = std::move(done), serial]() mutable {
+                    connect_waiters_.push_back({serial, std::move(d)});
                     wanted_ = true;
                     given_up_ = {};
-                    if (session_.current_state() == session::state::disconnected && !connecting_)
+                    if (session_->current_state() == session::state::disconnected && !connecting_ &&
+                        !reconnect_pending_)
                         start_connection();
-                });
+                }));
             },
             token);
     }
 
-    /// Publishes. Completes for QoS 0 once handed to the connection, for QoS
-    /// 1/2 when the broker acknowledged it (PUBACK / PUBCOMP). While
-    /// disconnected the message waits in the offline queue.
+    /// Publishes a copy of `m` (taken when the operation starts). Completes
+    /// for QoS 0 once handed to the connection, for QoS 1/2 when the broker
+    /// acknowledged it (PUBACK / PUBCOMP). While disconnected the message
+    /// waits in the offline queue. Cancelling it removes a waiting message;
+    /// one already sent completes with operation_aborted but may still arrive.
     template <class Token>
-    auto async_publish(message m, Token&& token) {
+    auto async_publish(const message& m, Token&& token) {
         return asio::async_initiate<Token, void(error_code)>(
-            [this](auto handler, message msg) {
-                asio::dispatch(strand_,
-                               [this, h = std::move(handler), msg = std::move(msg)]() mutable {
-                                   submit(std::move(msg), erase(std::move(h)));
-                               });
+            [this](auto handler, const message* msg) {
+                detail::completion<> done(std::move(handler));
+                if (try_publish_now(msg, msg->topic, msg->payload, msg->qos, msg->retain, done))
+                    return;
+                auto* op = acquire_publish_op();
+                assign(op->msg, *msg); // keeps the pooled buffers' capacity
+                start_publish(op, std::move(done));
             },
-            token, std::move(m));
+            token, &m);
     }
 
-    /// Subscribes; completes with the SUBACK's reason codes. The
-    /// subscription is restored after a reconnect without a kept session.
+    /// Publishes `payload` to `topic`; both are copied when the operation starts.
     template <class Token>
-    auto async_subscribe(std::string filter, ctmqtt::qos max_qos, Token&& token) {
-        return asio::async_initiate<Token, void(error_code, std::vector<suback_reason_code>)>(
-            [this](auto handler, std::string f, ctmqtt::qos q) {
-                asio::dispatch(strand_,
-                               [this, h = std::move(handler), f = std::move(f), q]() mutable {
-                                   auto op = std::make_shared<subscribe_op>();
-                                   op->done = erase<std::vector<suback_reason_code>>(std::move(h));
-                                   subscriptions_.push_back({std::move(f), q});
-                                   send_subscribe(subscriptions_.size() - 1, op);
-                               });
+    auto async_publish(std::string_view topic, bytes_view payload, ctmqtt::qos q, bool retain,
+                       Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler, std::string_view t, bytes_view p, ctmqtt::qos qq, bool r) {
+                detail::completion<> done(std::move(handler));
+                if (try_publish_now(nullptr, t, p, qq, r, done))
+                    return;
+                auto* op = acquire_publish_op();
+                op->msg.clear();
+                op->msg.topic.assign(t);
+                op->msg.payload.assign(p.begin(), p.end());
+                op->msg.qos = qq;
+                op->msg.retain = r;
+                start_publish(op, std::move(done));
             },
-            token, std::move(filter), max_qos);
+            token, topic, payload, q, retain);
+    }
+    template <class Token>
+    auto async_publish(std::string_view topic, std::string_view payload, ctmqtt::qos q, bool retain,
+                       Token&& token) {
+        return async_publish(topic, as_bytes(payload), q, retain, std::forward<Token>(token));
+    }
+
+    /// Subscribes; completes with the SUBACK's reason codes. Messages that
+    /// match it wait for async_receive. The subscription is restored after a
+    /// reconnect without a kept session.
+    template <class Token>
+    auto async_subscribe(std::string filter, subscribe_options opts, Token&& token) {
+        return async_subscribe(std::move(filter), std::move(opts), message_callback{},
+                               std::forward<Token>(token));
+    }
+
+    /// Subscribes and routes each matching message to `on_message` (called on
+    /// the client's strand with views valid during the call): by Subscription
+    /// Identifier in MQTT 5 when the broker supports them, else by topic filter.
+    template <class Token>
+    auto async_subscribe(std::string filter, subscribe_options opts, message_callback on_message,
+                         Token&& token) {
+        return asio::async_initiate<Token, void(error_code, std::vector<suback_reason_code>)>(
+            [this](auto handler, std::string f, subscribe_options o, message_callback cb) {
+                detail::completion<std::vector<suback_reason_code>> done(std::move(handler));
+                const auto serial = next_serial();
+                watch_cancel(done, op_kind::subscribe, serial);
+                strand_.dispatch(guard([this, d = std::move(done), serial, f = std::move(f),
+                                        o = std::move(o), cb = std::move(cb)]() mutable {
+                    const auto index =
+                        remember_subscription(std::move(f), std::move(o), std::move(cb));
+                    send_subscribe({serial, index, std::move(d)});
+                }));
+            },
+            token, std::move(filter), std::move(opts), std::move(on_message));
     }
 
     /// Unsubscribes; completes with the UNSUBACK's reason codes (MQTT 5; none
     /// in 3.1.1). The subscription is no longer restored after reconnects.
-    /// Needs a connection: while disconnected it completes with not_connected.
+    /// While disconnected it waits: after a reconnect that kept the session
+    /// UNSUBSCRIBE is sent; without one the subscription is gone already.
     template <class Token>
     auto async_unsubscribe(std::string filter, Token&& token) {
         return asio::async_initiate<Token, void(error_code, std::vector<unsuback_reason_code>)>(
             [this](auto handler, std::string f) {
-                asio::dispatch(strand_, [this, h = std::move(handler), f = std::move(f)]() mutable {
-                    auto done = erase<std::vector<unsuback_reason_code>>(std::move(h));
-                    const std::string_view filters[] = {f};
-                    auto id =
-                        session_.current_state() == session::state::connected
-                            ? session_.unsubscribe(filters, {}, now())
-                            : result<std::uint16_t>{make_error_code(session_errc::not_connected)};
-                    if (!id)
-                        return done(id.error(), {});
-                    for (auto& s : subscriptions_)
-                        if (s.filter == f)
-                            s.active = false;
-                    unsubscribe_waiters_.emplace_back(*id, std::move(done));
-                    flush();
-                });
+                detail::completion<std::vector<unsuback_reason_code>> done(std::move(handler));
+                const auto serial = next_serial();
+                watch_cancel(done, op_kind::unsubscribe, serial);
+                strand_.dispatch(
+                    guard([this, d = std::move(done), serial, f = std::move(f)]() mutable {
+                        forget_subscription(f);
+                        send_unsubscribe({serial, 0, std::move(f), std::move(d)});
+                    }));
             },
             token, std::move(filter));
     }
 
-    /// Waits for the next application message.
+    /// Waits for the next message no subscription callback took.
     template <class Token>
     auto async_receive(Token&& token) {
         return asio::async_initiate<Token, void(error_code, message)>(
             [this](auto handler) {
-                asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
-                    receivers_.push_back(erase<message>(std::move(h)));
+                receiver r;
+                r.by_value = detail::completion<message>(std::move(handler));
+                r.serial = next_serial();
+                watch_cancel(r.by_value, op_kind::receive, r.serial);
+                strand_.dispatch(guard([this, r = std::move(r)]() mutable {
+                    receivers_.push_back(std::move(r));
                     deliver();
-                });
+                }));
             },
             token);
     }
 
-    /// Sends DISCONNECT, closes the connection and stops reconnecting.
-    /// Operations still waiting complete with client_errc::disconnected.
+    /// Waits for the next message and moves it into `into`, whose buffers
+    /// the client keeps for later messages: a loop receiving into the same
+    /// message allocates nothing. `into` must outlive the operation.
+    template <class Token>
+    auto async_receive(message& into, Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler, message* target) {
+                receiver r;
+                r.into = target;
+                r.into_done = detail::completion<>(std::move(handler));
+                r.serial = next_serial();
+                watch_cancel(r.into_done, op_kind::receive, r.serial);
+                strand_.dispatch(guard([this, r = std::move(r)]() mutable {
+                    receivers_.push_back(std::move(r));
+                    deliver();
+                }));
+            },
+            token, &into);
+    }
+
+    /// Sends DISCONNECT (with `reason` in MQTT 5), closes the connection and
+    /// stops reconnecting. Operations still waiting complete with
+    /// client_errc::disconnected.
     template <class Token>
     auto async_disconnect(Token&& token) {
+        return async_disconnect(disconnect_reason_code{}, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_disconnect(disconnect_reason_code reason, Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler, disconnect_reason_code why) {
+                detail::completion<> done(std::move(handler));
+                strand_.dispatch(guard([this, d = std::move(done), why]() mutable {
+                    begin_disconnect(why, std::move(d));
+                }));
+            },
+            token, reason);
+    }
+
+    /// Re-authenticates (MQTT 5 §4.12.1) with client_options::auth; completes
+    /// when the broker answered AUTH 0x00 Success (or with the error that
+    /// ended the exchange).
+    template <class Token>
+    auto async_auth(Token&& token) {
         return asio::async_initiate<Token, void(error_code)>(
             [this](auto handler) {
-                asio::dispatch(strand_, [this, h = std::move(handler)]() mutable {
-                    wanted_ = false;
-                    reconnect_timer_.cancel();
-                    if (session_.current_state() == session::state::connected) {
-                        (void)session_.disconnect();
-                        disconnect_waiter_ = erase(std::move(h));
-                        flush();
-                    } else {
-                        shutdown(make_error_code(client_errc::disconnected));
-                        complete(std::move(h), std::error_code{});
-                    }
-                });
+                detail::completion<> done(std::move(handler));
+                strand_.dispatch(guard([this, d = std::move(done)]() mutable {
+                    if (!options_.auth)
+                        return d.complete(io_executor_,
+                                          make_error_code(client_errc::no_authenticator));
+                    if (auth_waiter_)
+                        return d.complete(io_executor_,
+                                          make_error_code(asio::error::already_started));
+                    if (auto ec = session_->reauthenticate(now()))
+                        return d.complete(io_executor_, ec);
+                    auth_waiter_ = std::move(d);
+                    flush();
+                }));
             },
             token);
     }
@@ -275,65 +363,122 @@ public:
     /// carries on as after any lost connection: it reconnects by the
     /// reconnect_delays schedule (never if empty) and resumes its session.
     void abort_connection() {
-        asio::dispatch(strand_, [this] {
-            if (!socket_.is_open())
+        strand_.dispatch(guard([this] {
+            if (!transport_open_)
                 return;
-            if (session_.current_state() != session::state::disconnected)
-                session_.connection_lost();
+            if (session_->current_state() != session::state::disconnected)
+                session_->connection_lost();
             if (connecting_)
                 return attempt_failed(make_error_code(session_errc::connection_lost));
             finish_close();
-        });
-    }
-
-    /// True while a connection is up (for tests and status displays).
-    bool connected() const noexcept {
-        return session_.current_state() == session::state::connected;
+        }));
     }
 
 private:
-    using callback = std::function<void(std::error_code)>;
+    // ------------------------------------------------------------ operation records
 
-    struct subscribe_op {
-        std::function<void(std::error_code, std::vector<suback_reason_code>)> done;
+    enum class op_kind : std::uint8_t { connect, publish, subscribe, unsubscribe, receive };
+
+    // A message waiting in the queue, with its operation.
+    struct publish_op {
+        message msg;
+        detail::completion<> done;
+        std::uint64_t serial = 0;
+        bool cancelled = false; ///< skipped when its turn comes
     };
+
+    struct waiter {
+        std::uint64_t serial = 0;
+        detail::completion<> done;
+    };
+
+    struct subscribe_waiter {
+        std::uint64_t serial = 0;
+        std::size_t index = 0;                                    ///< in subscriptions_
+        detail::completion<std::vector<suback_reason_code>> done; ///< empty for a restore
+        std::uint16_t packet_id = 0;
+    };
+
+    struct unsubscribe_waiter {
+        std::uint64_t serial = 0;
+        std::uint16_t packet_id = 0;
+        std::string filter;
+        detail::completion<std::vector<unsuback_reason_code>> done;
+    };
+
+    struct receiver {
+        std::uint64_t serial = 0;
+        detail::completion<message> by_value;
+        message* into = nullptr;
+        detail::completion<> into_done;
+        bool cancelled() const noexcept { return !by_value && !into_done; }
+    };
+
     struct stored_subscription {
         std::string filter;
-        ctmqtt::qos max_qos;
-        bool active = true; ///< false once unsubscribed (kept so indexes stay valid)
+        std::string_view match_filter; ///< the filter without "$share/group/"
+        subscribe_options options;
+        message_callback on_message;
+        bool active = false;
+    };
+
+    // ------------------------------------------------------------ helpers
+
+    // Wraps an internal handler so that it does nothing once the client is gone.
+    template <class F>
+    auto guard(F f) {
+        return [alive = alive_, f = std::move(f)](auto&&... args) mutable {
+            if (*alive)
+                f(std::forward<decltype(args)>(args)...);
+        };
+    }
+
+    std::uint64_t next_serial() noexcept {
+        return serial_.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+
+    // Connects the operation's cancellation slot (if any) to the client.
+    template <class Completion>
+    void watch_cancel(Completion& c, op_kind kind, std::uint64_t serial) {
+        auto slot = c.cancellation_slot();
+        if (slot.is_connected())
+            slot.template emplace<canceller>(this, kind, serial);
+    }
+
+    struct canceller {
+        basic_client* owner;
+        op_kind kind;
+        std::uint64_t serial;
+        canceller(basic_client* c, op_kind k, std::uint64_t s) : owner(c), kind(k), serial(s) {}
+        void operator()(asio::cancellation_type) const {
+            auto* c = owner;
+            auto k = kind;
+            auto s = serial;
+            c->strand_.dispatch(c->guard([c, k, s] { c->cancel(k, s); }));
+        }
     };
 
     void notify(connection_state::kind what, std::error_code ec = {},
                 std::chrono::milliseconds retry_in = {}, bool session_present = false) {
-        if (options_.on_state)
-            options_.on_state(connection_state{what, ec, retry_in, session_present});
+        if (!options_.on_state)
+            return;
+        connection_state s;
+        s.what = what;
+        s.error = ec;
+        s.retry_in = retry_in;
+        s.session_present = session_present;
+        s.broker = current_broker();
+        if (what == connection_state::kind::connected)
+            s.limits = session_->limits();
+        options_.on_state(s);
     }
 
-    // Completes on the handler's associated executor (by default the client's
-    // executor, as for any Asio I/O object), never inside the caller.
-    template <class Handler, class... Args>
-    void complete(Handler&& h, std::error_code ec, Args&&... args) {
-        auto ex = asio::get_associated_executor(h, strand_.get_inner_executor());
-        asio::post(ex,
-                   [h = std::forward<Handler>(h), ec, ... a = std::forward<Args>(args)]() mutable {
-                       std::move(h)(error_code{ec}, std::move(a)...);
-                   });
-    }
+    static session_time now() { return session_clock::now(); }
 
-    // A completion handler as a std::function taking (error, Args...): Asio handlers are
-    // move-only, std::function needs copies, so the handler lives in a shared_ptr.
-    template <class... Args, class Handler>
-    std::function<void(std::error_code, Args...)> erase(Handler h) {
-        auto shared = std::make_shared<Handler>(std::move(h));
-        return [this, shared](std::error_code ec, Args... args) mutable {
-            complete(std::move(*shared), ec, std::move(args)...);
-        };
-    }
-
-    // ------------------------------------------------------------ the session's events
+    // ------------------------------------------------------------ the session
 
     struct handler_bridge final : session_handler {
-        client* owner = nullptr;
+        basic_client* owner = nullptr;
         void on_connack(const connack& ack, std::error_code ec) override {
             owner->on_connack(ack, ec);
         }
@@ -344,11 +489,17 @@ private:
         void on_suback(const suback& ack) override { owner->on_suback(ack); }
         void on_unsuback(const unsuback& ack) override { owner->on_unsuback(ack); }
         void on_connection_closed(std::error_code ec) override { owner->on_closed(ec); }
+        void on_server_disconnect(const disconnect& d) override { owner->on_server_disconnect(d); }
+        void on_reauthenticated(std::error_code ec) override { owner->on_reauthenticated(ec); }
+        void on_stored(std::uint16_t id, bool pubrel, bytes_view packet) override {
+            owner->store_.stored(id, pubrel, packet);
+        }
+        void on_released(std::uint16_t id) override { owner->store_.released(id); }
     };
 
-    session::options make_session_options() {
+    void make_session() {
         session::options o;
-        o.version = options_.version;
+        o.version = version_;
         o.connect.client_id = options_.client_id;
         o.connect.keep_alive = options_.keep_alive;
         o.connect.clean_start = options_.clean_start;
@@ -356,25 +507,32 @@ private:
             o.connect.user_name = *options_.user_name;
         if (options_.password)
             o.connect.password = as_bytes(*options_.password);
-        if (options_.version == protocol_version::v5 && options_.session_expiry_interval != 0)
-            o.connect.properties.set<property_id::session_expiry_interval>(
-                options_.session_expiry_interval);
+        o.receive_maximum = options_.receive_maximum;
+        o.maximum_packet_size = options_.maximum_packet_size;
+        o.topic_alias_maximum = options_.topic_alias_maximum;
+        o.outbound_topic_aliases = options_.topic_aliases;
+        if (version_ == protocol_version::v5) {
+            o.auth = options_.auth;
+            if (options_.session_expiry_interval != 0)
+                o.connect.properties.set<property_id::session_expiry_interval>(
+                    options_.session_expiry_interval);
+        }
         if (options_.will) {
             const auto& w = *options_.will;
-            will_message will;
+            auto& will = o.connect.will.emplace(); // filled in place: no copy of a half-set will
             will.topic = w.topic;
             will.payload = w.payload;
             will.qos = w.qos;
             will.retain = w.retain;
-            if (options_.version == protocol_version::v5) {
+            if (version_ == protocol_version::v5) {
                 if (options_.will_delay_interval != 0)
                     will.properties.set<property_id::will_delay_interval>(
                         options_.will_delay_interval);
                 set_message_properties(w, will.properties, will_user_properties_);
             }
-            o.connect.will = will;
         }
-        return o;
+        session_.reset();
+        session_.emplace(std::move(o), handler_);
     }
 
     // The MQTT 5 properties of a message (PUBLISH or will); views into `m`
@@ -396,46 +554,44 @@ private:
             props.template set<property_id::content_type>(std::string_view{*m.content_type});
         if (m.message_expiry_interval)
             props.template set<property_id::message_expiry_interval>(*m.message_expiry_interval);
+        if (m.payload_is_utf8)
+            props.template set<property_id::payload_format_indicator>(std::uint8_t{1});
     }
 
     // Whether the broker keeps our session after the connection ends: then
     // reconnects resume it (clean start 0).
     bool persistent_session() const noexcept {
-        return options_.version == protocol_version::v5 ? options_.session_expiry_interval != 0
-                                                        : !options_.clean_start;
+        return version_ == protocol_version::v5 ? options_.session_expiry_interval != 0
+                                                : !options_.clean_start;
     }
-
-    static session_time now() { return session_clock::now(); }
 
     // ------------------------------------------------------------ connecting
 
+    const broker_address& current_broker() const noexcept {
+        return redirect_ ? *redirect_ : options_.brokers[broker_index_];
+    }
+
     void start_connection() {
         connecting_ = true;
-        resolver_.async_resolve(
-            options_.host, std::to_string(options_.port),
-            [this](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
-                if (ec)
-                    return attempt_failed(ec);
-                asio::async_connect(socket_, results, [this](std::error_code ec2, const auto&) {
-                    if (ec2)
-                        return attempt_failed(ec2);
-                    socket_.set_option(asio::ip::tcp::no_delay{true});
-                    begin_session();
-                });
-            });
-        timer_.expires_after(options_.connect_timeout);
-        timer_.async_wait([this](std::error_code ec) {
-            if (!ec && connecting_) {
-                boost::system::error_code ignored;
-                socket_.close(ignored);
-                resolver_.cancel();
+        reconnect_pending_ = false;
+        transport_open_ = true;
+        const auto attempt = ++attempt_serial_;
+        transport_.async_open(current_broker(), guard([this, attempt](error_code ec) {
+                                  if (attempt != attempt_serial_ || !connecting_)
+                                      return; // an attempt that timed out or was aborted
+                                  if (ec)
+                                      return attempt_failed(ec);
+                                  begin_session();
+                              }));
+        connect_timer_.expires_after(options_.connect_timeout);
+        connect_timer_.async_wait(guard([this, attempt](error_code ec) {
+            if (!ec && connecting_ && attempt == attempt_serial_)
                 attempt_failed(make_error_code(client_errc::connect_timeout));
-            }
-        });
+        }));
     }
 
     void begin_session() {
-        if (auto ec = session_.connect(now()))
+        if (auto ec = session_->connect(now()))
             return attempt_failed(ec);
         flush();
         read();
@@ -445,64 +601,130 @@ private:
         if (!connecting_)
             return;
         connecting_ = false;
-        timer_.cancel();
-        boost::system::error_code ignored;
-        socket_.close(ignored);
-        session_.connection_lost();
+        connect_timer_.cancel();
+        close_transport();
+        if (session_->current_state() != session::state::disconnected)
+            session_->connection_lost();
+        last_error_ = ec;
         fail_connect_waiters(ec);
-        schedule_reconnect();
+        schedule_reconnect(false);
     }
 
-    void schedule_reconnect() {
-        if (!wanted_ || options_.reconnect_delays.empty()) {
+    // After an attempt failed or a connection ended: the next broker, when
+    // to try it, or give up.
+    void schedule_reconnect(bool was_connected) {
+        if (!wanted_ || (options_.reconnect_delays.empty() && !next_redirect_)) {
             // No connection will come back: nothing may wait for one forever.
-            given_up_ = last_error_ ? last_error_ : make_error_code(session_errc::connection_lost);
-            notify(connection_state::kind::gave_up, given_up_);
-            shutdown(given_up_);
-            return;
+            return give_up(last_error_ ? last_error_
+                                       : make_error_code(session_errc::connection_lost));
         }
-        const auto i = std::min(attempt_, options_.reconnect_delays.size() - 1);
-        ++attempt_;
-        notify(connection_state::kind::retrying, last_error_, options_.reconnect_delays[i]);
-        reconnect_timer_.expires_after(options_.reconnect_delays[i]);
-        reconnect_timer_.async_wait([this](std::error_code ec) {
-            if (!ec && wanted_ && !connecting_ &&
-                session_.current_state() == session::state::disconnected)
+        std::chrono::milliseconds delay{0};
+        if (next_redirect_) {
+            redirect_ = std::move(next_redirect_);
+            next_redirect_.reset();
+        } else {
+            redirect_.reset();
+            const auto n = options_.brokers.size();
+            if (was_connected)
+                tried_in_round_ = 0;
+            if (n > 1 && ++tried_in_round_ < n) {
+                broker_index_ = (broker_index_ + 1) % n; // fail over at once
+            } else {
+                tried_in_round_ = 0;
+                if (n > 1)
+                    broker_index_ = (broker_index_ + 1) % n;
+                delay = backoff();
+            }
+        }
+        notify(connection_state::kind::retrying, last_error_, delay);
+        reconnect_pending_ = true;
+        reconnect_timer_.expires_after(delay);
+        reconnect_timer_.async_wait(guard([this](error_code ec) {
+            if (ec || !reconnect_pending_)
+                return;
+            reconnect_pending_ = false;
+            if (wanted_ && !connecting_ &&
+                session_->current_state() == session::state::disconnected)
                 start_connection();
-        });
+        }));
+    }
+
+    std::chrono::milliseconds backoff() {
+        const auto& d = options_.reconnect_delays;
+        auto delay = d[std::min(attempt_, d.size() - 1)];
+        ++attempt_;
+        if (options_.reconnect_jitter > 0) {
+            const double j = std::min(options_.reconnect_jitter, 1.0);
+            std::uniform_real_distribution<double> spread(1.0 - j, 1.0 + j);
+            delay = std::chrono::milliseconds{
+                static_cast<std::int64_t>(static_cast<double>(delay.count()) * spread(random_))};
+        }
+        return delay;
+    }
+
+    void give_up(std::error_code ec) {
+        reconnect_pending_ = false;
+        given_up_ = ec;
+        notify(connection_state::kind::gave_up, ec);
+        shutdown(ec);
     }
 
     void fail_connect_waiters(std::error_code ec) {
         auto waiters = std::move(connect_waiters_);
         connect_waiters_.clear();
         for (auto& w : waiters)
-            w(ec);
+            w.done.complete(io_executor_, ec);
+    }
+
+    // Refusals that another attempt would meet again.
+    bool permanent_refusal(const connack& ack) const noexcept {
+        if (version_ == protocol_version::v5) {
+            switch (ack.reason_code.value()) {
+            case 0x84: // unsupported protocol version (without fallback)
+            case 0x85: // client identifier not valid
+            case 0x86: // bad user name or password
+            case 0x87: // not authorized
+            case 0x8A: // banned
+            case 0x8C: // bad authentication method
+                return true;
+            default: return false;
+            }
+        }
+        switch (ack.return_code) {
+        case connect_return_code::unacceptable_protocol_version:
+        case connect_return_code::identifier_rejected:
+        case connect_return_code::bad_user_name_or_password:
+        case connect_return_code::not_authorized: return true;
+        default: return false;
+        }
     }
 
     void on_connack(const connack& ack, std::error_code ec) {
-        connecting_ = false;
-        timer_.cancel();
         if (ec) {
-            // Bad credentials and not authorised are permanent: do not retry.
-            const bool permanent =
-                ack.accepted(options_.version) ? false
-                : options_.version == protocol_version::v5
-                    ? (ack.reason_code == reason::bad_user_name_or_password ||
-                       ack.reason_code == reason::not_authorized ||
-                       ack.reason_code == reason::banned)
-                    : (ack.return_code == connect_return_code::bad_user_name_or_password ||
-                       ack.return_code == connect_return_code::not_authorized);
-            if (permanent)
+            // The session closes next (on_closed ends the attempt); here: what comes after.
+            if (version_ == protocol_version::v5 && options_.fallback_to_v311 &&
+                refused_version(ack, ec) && session_->publishes_in_flight() == 0) {
+                // The broker does not speak MQTT 5: the same connection in 3.1.1, at once.
+                version_ = protocol_version::v3_1_1;
+                fallback_pending_ = true;
+            } else if (version_ == protocol_version::v5 && is_redirect(ack.reason_code.value())) {
+                plan_redirect(ack.reason_code.value(),
+                              ack.properties.get<property_id::server_reference>());
+            } else if (permanent_refusal(ack)) {
                 wanted_ = false;
-            last_error_ = ec;
-            fail_connect_waiters(ec);
+            }
             return;
         }
+        connecting_ = false;
+        connect_timer_.cancel();
         attempt_ = 0;
+        tried_in_round_ = 0;
+        redirects_in_row_ = 0;
+        connected_.store(true, std::memory_order_release);
         notify(connection_state::kind::connected, {}, {}, ack.session_present);
         // The first CONNECT used the configured clean start; later ones resume the session.
         if (persistent_session())
-            session_.set_clean_start(false);
+            session_->set_clean_start(false);
         restore_subscriptions(ack.session_present);
         drain_queue();
         fail_connect_waiters({});
@@ -510,247 +732,661 @@ private:
         flush();
     }
 
+    static bool refused_version(const connack& ack, std::error_code ec) {
+        return ack.reason_code.value() == 0x84 ||
+               ec == make_error_code(
+                         session_errc::connection_refused_v3,
+                         static_cast<unsigned>(connect_return_code::unacceptable_protocol_version));
+    }
+
+    static bool is_redirect(std::uint8_t code) noexcept { return code == 0x9C || code == 0x9D; }
+
+    // MQTT 5 §4.11: 0x9C use another server (this time), 0x9D server moved (for good).
+    void plan_redirect(std::uint8_t code, std::optional<std::string_view> reference) {
+        if (!options_.follow_redirects)
+            return;
+        if (++redirects_in_row_ > options_.redirect_limit) {
+            wanted_ = false;
+            last_error_ = make_error_code(client_errc::too_many_redirects);
+            return;
+        }
+        std::optional<broker_address> target;
+        if (reference) {
+            // "host[:port]", possibly several separated by spaces: the first one.
+            auto first = reference->substr(0, reference->find(' '));
+            target = broker_address::parse(first, current_broker().port);
+        }
+        if (!target) {
+            last_error_ = make_error_code(client_errc::bad_server_reference);
+            return;
+        }
+        if (code == 0x9D) {
+            options_.brokers[broker_index_] = *target;
+            redirect_.reset();
+        } else {
+            next_redirect_ = std::move(target);
+        }
+    }
+
+    void on_server_disconnect(const disconnect& d) {
+        if (is_redirect(d.reason_code.value()))
+            plan_redirect(d.reason_code.value(), d.properties.get<property_id::server_reference>());
+    }
+
+    void on_reauthenticated(std::error_code ec) {
+        if (auth_waiter_)
+            std::exchange(auth_waiter_, {}).complete(io_executor_, ec);
+    }
+
     // ------------------------------------------------------------ I/O loops
 
     void read() {
-        socket_.async_read_some(
-            asio::buffer(read_buffer_), [this](std::error_code ec, std::size_t n) {
+        if (reading_ || read_paused_)
+            return;
+        reading_ = true;
+        transport_.async_read_some(
+            asio::buffer(read_buffer_), guard([this](error_code ec, std::size_t n) {
+                reading_ = false;
                 if (ec)
                     return connection_broken(ec);
-                session_.receive(bytes_view{read_buffer_.data(), n}, now());
+                session_->receive(bytes_view{read_buffer_.data(), n}, now());
                 if (drain_wanted_)
                     drain_queue();
                 flush();
-                if (socket_.is_open() && session_.current_state() != session::state::disconnected)
+                if (transport_open_ && session_->current_state() != session::state::disconnected)
                     read();
-            });
+            }));
     }
 
     void flush() {
-        if (writing_ || !socket_.is_open())
+        if (writing_ || !transport_open_)
             return;
-        if (session_.output().empty()) {
-            if (session_.current_state() == session::state::closing ||
-                session_.current_state() == session::state::disconnected)
+        if (session_->output().empty()) {
+            if (session_->current_state() == session::state::closing ||
+                session_->current_state() == session::state::disconnected)
                 finish_close();
             return;
         }
         // The bytes being written must not move: the session keeps appending
         // (and may reallocate) its own buffer meanwhile, so take them out of it.
         // Everything pending goes in one write (batching).
-        session_.take_output(write_buffer_);
+        session_->take_output(write_buffer_);
         writing_ = true;
-        asio::async_write(socket_, asio::buffer(write_buffer_),
-                          [this](std::error_code ec, std::size_t) {
-                              writing_ = false;
-                              if (ec)
-                                  return connection_broken(ec);
-                              flush();
-                          });
+        transport_.async_write(asio::buffer(write_buffer_),
+                               guard([this](error_code ec, std::size_t) {
+                                   writing_ = false;
+                                   if (ec)
+                                       return connection_broken(ec);
+                                   flush();
+                               }));
     }
 
     void arm_keep_alive() {
-        auto deadline = session_.deadline();
+        auto deadline = session_->deadline();
         if (!deadline)
             return;
-        timer_.expires_at(*deadline);
-        timer_.async_wait([this](std::error_code ec) {
+        keep_alive_timer_.expires_at(*deadline);
+        keep_alive_timer_.async_wait(guard([this](error_code ec) {
             if (ec)
                 return;
-            session_.on_timer(now());
+            session_->on_timer(now());
             flush();
             arm_keep_alive();
-        });
+        }));
     }
 
     void connection_broken(std::error_code ec) {
-        if (session_.current_state() != session::state::disconnected)
-            session_.connection_lost();
+        if (!transport_open_)
+            return;
         if (connecting_)
             return attempt_failed(ec);
+        transport_error_ = ec; // said instead of the session's "connection lost"
         finish_close();
     }
 
-    // The session ended the connection (or the transport did).
+    void close_transport() {
+        transport_open_ = false;
+        transport_.close();
+        keep_alive_timer_.cancel();
+        read_paused_ = false;
+    }
+
+    // The session ended the connection (or the transport did). What the
+    // session still has to say (a DISCONNECT with the reason) is written
+    // first: flush() then calls finish_close().
     void on_closed(std::error_code ec) {
-        const bool was_up = !connecting_;
-        last_error_ = ec;
+        const bool was_up = connected_.exchange(false, std::memory_order_acq_rel);
+        last_error_ = transport_error_ ? std::exchange(transport_error_, {}) : ec;
+        closed_while_connected_ = was_up;
         if (was_up && !disconnect_waiter_)
-            notify(connection_state::kind::lost, ec);
+            notify(connection_state::kind::lost, last_error_);
+        if (auth_waiter_)
+            std::exchange(auth_waiter_, {}).complete(io_executor_, last_error_);
+        // UNSUBACKs will not come: whether the broker acted is unknown, so the
+        // UNSUBSCRIBE is sent again after a reconnect that keeps the session.
         for (auto& w : unsubscribe_waiters_)
-            w.second(ec, {}); // whether the broker acted on it is unknown: say so
+            pending_unsubscribes_.push_back(std::move(w));
         unsubscribe_waiters_.clear();
-        // Their SUBACKs will not come (the session does not resend SUBSCRIBE): sent again
+        // SUBACKs will not come either (the session does not resend SUBSCRIBE): sent again
         // once connected.
         for (auto& w : subscribe_waiters_)
-            pending_subscribes_.push_back({w.index, std::move(w.op)});
+            pending_subscribes_.push_back(std::move(w));
         subscribe_waiters_.clear();
-        if (connecting_) {
+        if (connecting_) { // refused, or a protocol violation before CONNACK
             connecting_ = false;
-            timer_.cancel();
+            connect_timer_.cancel();
+            fail_connect_waiters(last_error_);
         }
     }
 
     void finish_close() {
-        boost::system::error_code ignored;
-        if (!socket_.is_open())
+        if (!transport_open_)
             return;
-        socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-        socket_.close(ignored);
-        timer_.cancel();
+        close_transport();
         // After our DISCONNECT the session waits in "closing": the connection is over now,
         // and a later async_connect must find the session disconnected.
-        if (session_.current_state() != session::state::disconnected)
-            session_.connection_lost();
+        if (session_->current_state() != session::state::disconnected)
+            session_->connection_lost();
         if (disconnect_waiter_) {
             auto w = std::move(disconnect_waiter_);
-            disconnect_waiter_ = nullptr;
+            disconnect_timer_active_ = false;
+            connect_timer_.cancel();
             notify(connection_state::kind::gave_up, make_error_code(client_errc::disconnected));
             shutdown(make_error_code(client_errc::disconnected));
-            w({});
+            w.complete(io_executor_, {});
             return;
         }
-        schedule_reconnect();
+        if (fallback_pending_ && wanted_) {
+            fallback_pending_ = false;
+            make_session();
+            return start_connection();
+        }
+        schedule_reconnect(closed_while_connected_);
     }
 
-    // Ends everything the user waits for (async_disconnect).
+    void begin_disconnect(disconnect_reason_code why, detail::completion<> done) {
+        wanted_ = false;
+        reconnect_pending_ = false;
+        reconnect_timer_.cancel();
+        if (session_->current_state() == session::state::connected) {
+            (void)session_->disconnect(why);
+            disconnect_waiter_ = std::move(done);
+            // A broker that stops reading must not keep us waiting forever.
+            disconnect_timer_active_ = true;
+            connect_timer_.expires_after(options_.connect_timeout);
+            connect_timer_.async_wait(guard([this](error_code ec) {
+                if (!ec && disconnect_timer_active_)
+                    finish_close();
+            }));
+            flush();
+            return;
+        }
+        if (connecting_) {
+            connecting_ = false;
+            connect_timer_.cancel();
+            close_transport();
+            if (session_->current_state() != session::state::disconnected)
+                session_->connection_lost();
+        }
+        connected_.store(false, std::memory_order_release);
+        shutdown(make_error_code(client_errc::disconnected));
+        done.complete(io_executor_, {});
+    }
+
+    // Ends everything the user waits for (async_disconnect, giving up).
     void shutdown(std::error_code ec) {
         wanted_ = false;
         fail_connect_waiters(ec);
-        for (auto& cb : publish_waiters_)
-            if (cb)
-                std::exchange(cb, nullptr)(ec);
-        for (auto& [m, cb] : offline_queue_)
-            cb(ec);
-        offline_queue_.clear();
+        for (auto& e : in_flight_)
+            e.done.complete(io_executor_, ec);
+        while (!queue_.empty())
+            finish_publish(queue_.pop_front(), ec);
+        queued_messages_ = 0;
+        queued_bytes_ = 0;
         for (auto& w : subscribe_waiters_)
-            if (w.op)
-                w.op->done(ec, {});
+            w.done.complete(io_executor_, ec, {});
         subscribe_waiters_.clear();
-        for (auto& [i, op] : pending_subscribes_)
-            if (op)
-                op->done(ec, {});
+        for (auto& w : pending_subscribes_)
+            w.done.complete(io_executor_, ec, {});
         pending_subscribes_.clear();
-        auto receivers = std::move(receivers_);
-        receivers_.clear();
-        for (auto& r : receivers)
-            r(ec, message{});
+        for (auto& w : unsubscribe_waiters_)
+            w.done.complete(io_executor_, ec, {});
+        unsubscribe_waiters_.clear();
+        for (auto& w : pending_unsubscribes_)
+            w.done.complete(io_executor_, ec, {});
+        pending_unsubscribes_.clear();
+        while (!receivers_.empty()) {
+            auto r = receivers_.pop_front();
+            r.by_value.complete(io_executor_, ec, message{});
+            r.into_done.complete(io_executor_, ec);
+        }
+        if (auth_waiter_)
+            std::exchange(auth_waiter_, {}).complete(io_executor_, ec);
+    }
+
+    // ------------------------------------------------------------ cancellation
+
+    void cancel(op_kind kind, std::uint64_t serial) {
+        const auto aborted = make_error_code(asio::error::operation_aborted);
+        switch (kind) {
+        case op_kind::connect: {
+            for (auto it = connect_waiters_.begin(); it != connect_waiters_.end(); ++it) {
+                if (it->serial == serial) {
+                    auto d = std::move(it->done);
+                    connect_waiters_.erase(it);
+                    d.complete(io_executor_, aborted);
+                    break;
+                }
+            }
+            // Nobody waits for a connection that is not up: stop trying.
+            if (connect_waiters_.empty() && !connected()) {
+                wanted_ = false;
+                reconnect_pending_ = false;
+                reconnect_timer_.cancel();
+                if (connecting_) {
+                    connecting_ = false;
+                    connect_timer_.cancel();
+                    close_transport();
+                    if (session_->current_state() != session::state::disconnected)
+                        session_->connection_lost();
+                }
+            }
+            return;
+        }
+        case op_kind::publish: return cancel_publish(serial, aborted);
+        case op_kind::subscribe:
+            for (auto* list : {&subscribe_waiters_, &pending_subscribes_})
+                for (auto& w : *list)
+                    if (w.serial == serial)
+                        w.done.complete(io_executor_, aborted, {});
+            return;
+        case op_kind::unsubscribe:
+            for (auto* list : {&unsubscribe_waiters_, &pending_unsubscribes_})
+                for (auto& w : *list)
+                    if (w.serial == serial)
+                        w.done.complete(io_executor_, aborted, {});
+            return;
+        case op_kind::receive:
+            for (std::size_t i = 0; i < receivers_.size(); ++i) {
+                auto& r = receivers_[i];
+                if (r.serial == serial) {
+                    r.by_value.complete(io_executor_, aborted, message{});
+                    r.into_done.complete(io_executor_, aborted);
+                }
+            }
+            return;
+        }
+    }
+
+    void cancel_publish(std::uint64_t serial, std::error_code aborted) {
+        // In flight: the message may still arrive; its acknowledgement is then ignored.
+        for (auto& e : in_flight_) {
+            if (e.done && e.serial == serial) {
+                complete_later(std::move(e.done), aborted);
+                return;
+            }
+        }
+        for (std::size_t i = 0; i < queue_.size(); ++i) {
+            auto* op = queue_[i];
+            if (op->serial == serial && !op->cancelled) {
+                op->cancelled = true;
+                unqueue_counts(*op);
+                op->done.complete(io_executor_, aborted);
+                return;
+            }
+        }
     }
 
     // ------------------------------------------------------------ publishing
 
+    publish_op* acquire_publish_op() {
+        std::lock_guard lock(pool_lock_);
+        if (publish_pool_.empty()) {
+            publish_ops_.push_back(std::make_unique<publish_op>()); // owned for life
+            publish_pool_.push_back(publish_ops_.back().get());
+        }
+        auto* op = publish_pool_.back();
+        publish_pool_.pop_back();
+        op->serial = next_serial();
+        op->cancelled = false;
+        return op;
+    }
+
+    void release(publish_op* op) {
+        op->done.reset();
+        std::lock_guard lock(pool_lock_);
+        publish_pool_.push_back(op);
+    }
+
+    void finish_publish(publish_op* op, std::error_code ec) {
+        complete_later(std::move(op->done), ec);
+        release(op);
+    }
+
+    // Completions of void(error_code) operations, the frequent ones (publish,
+    // receive into a message), run in batches: one handler queued on the
+    // strand runs every completion that was ready when it started, so a
+    // thousand publishes finishing together cost one post, not a thousand.
+    struct ready_completion {
+        detail::completion<> done;
+        std::error_code ec;
+    };
+
+    void complete_later(detail::completion<> done, std::error_code ec) {
+        if (!done)
+            return;
+        ready_.push_back({std::move(done), ec});
+        if (!ready_posted_) {
+            ready_posted_ = true;
+            strand_.post(guard([this] { run_ready(); }));
+        }
+    }
+
+    void run_ready() {
+        ready_posted_ = false;
+        // Only those ready now: handlers that start operations queue theirs for the next
+        // round, so I/O gets its turn in between.
+        for (auto n = ready_.size(); n != 0; --n) {
+            auto r = ready_.pop_front();
+            r.done.invoke(r.ec);
+        }
+    }
+
+    void start_publish(publish_op* op, detail::completion<> done) {
+        op->done = std::move(done);
+        watch_cancel(op->done, op_kind::publish, op->serial);
+        if (strand_.running_in_this_thread())
+            submit(op);
+        else
+            strand_.dispatch(guard([this, op] { submit(op); }));
+    }
+
+    static std::size_t queued_size(const publish_op& op) noexcept {
+        return op.msg.topic.size() + op.msg.payload.size();
+    }
+    void unqueue_counts(const publish_op& op) noexcept {
+        --queued_messages_;
+        queued_bytes_ -= queued_size(op);
+    }
+
     // Messages wait in the queue while disconnected, and while connected when
     // the server's Receive Maximum is used up (until an acknowledgement frees
     // a place); they leave it in order.
-    void submit(message m, callback done) {
+    void submit(publish_op* op) {
         if (given_up_) // no connection will come back until async_connect
-            return done(given_up_);
-        if (session_.current_state() != session::state::connected || !offline_queue_.empty()) {
-            if (offline_queue_.size() >= options_.offline_queue_messages)
-                return done(make_error_code(client_errc::offline_queue_full));
-            offline_queue_.emplace_back(std::move(m), std::move(done));
-            return;
-        }
-        if (!send(m, done))
-            offline_queue_.emplace_back(std::move(m), std::move(done));
+            return finish_publish(op, given_up_);
+        if (session_->current_state() != session::state::connected || queued_messages_ != 0)
+            return enqueue(op);
+        if (!send(op))
+            enqueue(op);
     }
 
-    // False when the send quota is used up: the message was not sent and the
-    // caller keeps it (and `done`).
-    bool send(const message& m, callback& done) {
+    void enqueue(publish_op* op) {
+        const auto size = queued_size(*op);
+        if (size > options_.offline_queue_bytes)
+            return finish_publish(op, make_error_code(client_errc::message_too_large));
+        while (queued_messages_ >= options_.offline_queue_messages ||
+               queued_bytes_ + size > options_.offline_queue_bytes) {
+            if (options_.offline_overflow != overflow_policy::drop_oldest_qos0 ||
+                !drop_oldest_qos0())
+                return finish_publish(op, make_error_code(client_errc::offline_queue_full));
+        }
+        queue_.push_back(op);
+        ++queued_messages_;
+        queued_bytes_ += size;
+    }
+
+    bool drop_oldest_qos0() {
+        for (std::size_t i = 0; i < queue_.size(); ++i) {
+            auto* op = queue_[i];
+            if (!op->cancelled && op->msg.qos == qos::at_most_once) {
+                op->cancelled = true;
+                unqueue_counts(*op);
+                op->done.complete(io_executor_, make_error_code(client_errc::dropped_from_queue));
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // A message with its MQTT 5 properties from `props` (may be null), as
+    // views: valid while the message's storage and scratch_user_properties_ are.
+    publish make_publish(const message* props, std::string_view topic, bytes_view payload,
+                         ctmqtt::qos q, bool retain) {
         publish p;
-        p.topic = m.topic;
-        p.payload = m.payload;
-        p.qos = m.qos;
-        p.retain = m.retain;
-        std::vector<string_pair> props;
-        if (options_.version == protocol_version::v5)
-            set_message_properties(m, p.properties, props);
-        auto id = session_.publish(p, now());
+        p.topic = topic;
+        p.payload = payload;
+        p.qos = q;
+        p.retain = retain;
+        if (props && version_ == protocol_version::v5)
+            set_message_properties(*props, p.properties, scratch_user_properties_);
+        return p;
+    }
+
+    // Hands a PUBLISH to the session. False when the send quota is used up:
+    // nothing was sent and `done` is untouched.
+    bool send_publish(const publish& p, detail::completion<>& done, std::uint64_t serial) {
+        auto id = session_->publish(p, now());
         if (!id) {
             if (id.error() == make_error_code(session_errc::send_quota_exhausted))
                 return false;
-            done(id.error());
+            complete_later(std::move(done), id.error());
             return true;
         }
-        if (*id == 0)
-            done({});
-        else {
-            if (publish_waiters_.size() < *id)
-                publish_waiters_.resize(*id);
-            publish_waiters_[*id - 1u] = std::move(done);
+        if (*id == 0) {
+            complete_later(std::move(done), {}); // QoS 0: handed over
+        } else {
+            if (in_flight_.size() < *id)
+                in_flight_.resize(*id);
+            auto& e = in_flight_[*id - 1u];
+            e.done = std::move(done);
+            e.serial = serial;
         }
         flush();
         return true;
     }
 
+    // The fast path: called on the strand, connected, nothing queued before
+    // it: the message goes to the session straight from the caller's views,
+    // with no copy into the queue. False when it must take the queue.
+    bool try_publish_now(const message* props, std::string_view topic, bytes_view payload,
+                         ctmqtt::qos q, bool retain, detail::completion<>& done) {
+        if (!strand_.running_in_this_thread() || given_up_ || queued_messages_ != 0 ||
+            session_->current_state() != session::state::connected)
+            return false;
+        const auto serial = next_serial();
+        watch_cancel(done, op_kind::publish, serial);
+        return send_publish(make_publish(props, topic, payload, q, retain), done, serial);
+    }
+
+    bool send(publish_op* op) {
+        const auto& m = op->msg;
+        if (!send_publish(make_publish(&m, m.topic, m.payload, m.qos, m.retain), op->done,
+                          op->serial))
+            return false;
+        release(op);
+        return true;
+    }
+
     void drain_queue() {
         drain_wanted_ = false;
-        while (!offline_queue_.empty() && session_.current_state() == session::state::connected) {
-            auto& [m, cb] = offline_queue_.front();
-            if (!send(m, cb))
-                return;
-            offline_queue_.pop_front();
+        while (!queue_.empty() && session_->current_state() == session::state::connected) {
+            auto* op = queue_.front();
+            if (op->cancelled) {
+                queue_.pop_front();
+                release(op);
+                continue;
+            }
+            const auto size = queued_size(*op); // before send() gives the op back to the pool
+            if (!send(op))
+                return; // the quota is used up: it stays first in line
+            queue_.pop_front();
+            --queued_messages_;
+            queued_bytes_ -= size;
         }
     }
 
     void on_publish_done(std::uint16_t id, std::error_code ec) {
-        drain_wanted_ = !offline_queue_.empty(); // a place in the send quota is free
+        drain_wanted_ = queued_messages_ != 0; // a place in the send quota is free
         // Indexed by packet identifier, like the session's slots: no search.
-        if (id != 0 && id <= publish_waiters_.size() && publish_waiters_[id - 1u])
-            std::exchange(publish_waiters_[id - 1u], nullptr)(ec);
+        if (id != 0 && id <= in_flight_.size())
+            complete_later(std::move(in_flight_[id - 1u].done), ec);
     }
 
-    // ------------------------------------------------------------ subscribing and receiving
+    // Copies a message into a pooled one, keeping its buffers' capacity, and
+    // skipping the empty parts (most messages have no properties).
+    static void assign(message& to, const message& from) {
+        to.topic.assign(from.topic);
+        to.payload.assign(from.payload.begin(), from.payload.end());
+        to.qos = from.qos;
+        to.retain = from.retain;
+        if (!from.user_properties.empty() || !to.user_properties.empty())
+            to.user_properties = from.user_properties;
+        to.response_topic = from.response_topic;
+        to.correlation_data = from.correlation_data;
+        to.content_type = from.content_type;
+        to.message_expiry_interval = from.message_expiry_interval;
+        to.payload_is_utf8 = from.payload_is_utf8;
+    }
 
-    void send_subscribe(std::size_t index, std::shared_ptr<subscribe_op> op) {
-        if (session_.current_state() != session::state::connected) {
-            // Sent by restore_subscriptions() once connected.
-            pending_subscribes_.push_back({index, std::move(op)});
+    // ------------------------------------------------------------ subscribing
+
+    std::size_t remember_subscription(std::string filter, subscribe_options opts,
+                                      message_callback cb) {
+        for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
+            auto& s = subscriptions_[i];
+            if (s.filter == filter) { // the broker replaces a subscription to the same filter
+                s.options = std::move(opts);
+                s.on_message = std::move(cb);
+                s.active = true;
+                return i;
+            }
+        }
+        for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
+            if (!subscriptions_[i].active && !subscriptions_[i].on_message) {
+                set_subscription(subscriptions_[i], std::move(filter), std::move(opts),
+                                 std::move(cb));
+                return i;
+            }
+        }
+        subscriptions_.emplace_back();
+        set_subscription(subscriptions_.back(), std::move(filter), std::move(opts), std::move(cb));
+        return subscriptions_.size() - 1;
+    }
+
+    static void set_subscription(stored_subscription& s, std::string filter, subscribe_options opts,
+                                 message_callback cb) {
+        s.filter = std::move(filter);
+        s.match_filter = s.filter;
+        if (auto shared = parse_shared_subscription(s.filter))
+            s.match_filter = shared->topic_filter;
+        s.options = std::move(opts);
+        s.on_message = std::move(cb);
+        s.active = true;
+    }
+
+    void forget_subscription(std::string_view filter) {
+        for (auto& s : subscriptions_) {
+            if (s.filter == filter) {
+                s.active = false;
+                s.on_message = nullptr;
+            }
+        }
+    }
+
+    void send_subscribe(subscribe_waiter w) {
+        if (session_->current_state() != session::state::connected) {
+            pending_subscribes_.push_back(std::move(w)); // sent by restore_subscriptions()
             return;
         }
-        const subscription s[] = {{subscriptions_[index].filter, subscriptions_[index].max_qos}};
-        auto id = session_.subscribe(s, {}, now());
-        if (!id) {
-            if (op)
-                op->done(id.error(), {});
-            return;
+        const auto& s = subscriptions_[w.index];
+        subscription sub;
+        sub.topic_filter = s.filter;
+        sub.max_qos = s.options.max_qos;
+        sub.no_local = s.options.no_local;
+        sub.retain_as_published = s.options.retain_as_published;
+        sub.retain_handling = s.options.retain_handling;
+        if (version_ != protocol_version::v5) {
+            sub.no_local = false;
+            sub.retain_as_published = false;
+            sub.retain_handling = retain_handling::send_on_subscribe;
         }
-        subscribe_waiters_.push_back({*id, index, std::move(op)});
+        subscribe_properties props;
+        if (version_ == protocol_version::v5) {
+            // The subscription's index + 1 is its Subscription Identifier: messages
+            // carry it back, and routing is an index.
+            if (s.on_message && session_->limits().subscription_identifier_available)
+                props.set<property_id::subscription_identifier>(
+                    static_cast<std::uint32_t>(w.index + 1));
+            scratch_user_properties_.clear();
+            for (const auto& [k, v] : s.options.user_properties)
+                scratch_user_properties_.push_back({k, v});
+            if (!scratch_user_properties_.empty())
+                props.set<property_id::user_property>(
+                    std::span<const string_pair>{scratch_user_properties_});
+        }
+        auto id = session_->subscribe(std::span{&sub, 1}, props, now());
+        if (!id)
+            return w.done.complete(io_executor_, id.error(), {});
+        w.packet_id = *id;
+        subscribe_waiters_.push_back(std::move(w));
         flush();
     }
 
-    // After CONNACK: without a kept session every subscription is made again;
-    // with one, only those not yet acknowledged.
+    void send_unsubscribe(unsubscribe_waiter w) {
+        if (session_->current_state() != session::state::connected) {
+            pending_unsubscribes_.push_back(std::move(w));
+            return;
+        }
+        const std::string_view filters[] = {w.filter};
+        auto id = session_->unsubscribe(filters, {}, now());
+        if (!id)
+            return w.done.complete(io_executor_, id.error(), {});
+        w.packet_id = *id;
+        unsubscribe_waiters_.push_back(std::move(w));
+        flush();
+    }
+
+    // After CONNACK: without a kept session every subscription is made again
+    // (and pending unsubscribes are done: the subscription went with the
+    // session); with one, only what was not acknowledged yet.
     void restore_subscriptions(bool session_present) {
         auto pending = std::move(pending_subscribes_);
         pending_subscribes_.clear();
+        auto unsubscribes = std::move(pending_unsubscribes_);
+        pending_unsubscribes_.clear();
         if (session_present) {
-            for (auto& [i, op] : pending)
-                send_subscribe(i, std::move(op));
+            for (auto& w : pending)
+                send_subscribe(std::move(w));
+            for (auto& w : unsubscribes)
+                send_unsubscribe(std::move(w));
             return;
         }
+        for (auto& w : unsubscribes)
+            w.done.complete(io_executor_, {}, {});
         for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
             if (!subscriptions_[i].active)
                 continue;
-            std::shared_ptr<subscribe_op> op;
-            for (auto& [j, pending_op] : pending) {
-                if (j == i && pending_op) {
-                    op = std::move(pending_op);
+            subscribe_waiter w;
+            w.index = i;
+            for (auto& p : pending) {
+                if (p.index == i && p.done) {
+                    w = std::move(p);
                     break;
                 }
             }
-            send_subscribe(i, std::move(op));
+            send_subscribe(std::move(w));
         }
     }
 
     void on_unsuback(const unsuback& ack) {
         for (auto it = unsubscribe_waiters_.begin(); it != unsubscribe_waiters_.end(); ++it) {
-            if (it->first == ack.packet_id) {
-                auto done = std::move(it->second);
+            if (it->packet_id == ack.packet_id) {
+                auto done = std::move(it->done);
                 unsubscribe_waiters_.erase(it);
-                done({}, std::vector<unsuback_reason_code>(ack.reason_codes.begin(),
-                                                           ack.reason_codes.end()));
+                done.complete(io_executor_, {},
+                              std::vector<unsuback_reason_code>(ack.reason_codes.begin(),
+                                                                ack.reason_codes.end()));
                 return;
             }
         }
@@ -759,92 +1395,168 @@ private:
     void on_suback(const suback& ack) {
         for (auto it = subscribe_waiters_.begin(); it != subscribe_waiters_.end(); ++it) {
             if (it->packet_id == ack.packet_id) {
-                auto op = std::move(it->op);
+                auto done = std::move(it->done);
                 subscribe_waiters_.erase(it);
-                if (!op)
-                    return;
-                std::vector<suback_reason_code> codes(ack.reason_codes.begin(),
-                                                      ack.reason_codes.end());
-                op->done({}, std::move(codes));
+                done.complete(io_executor_, {},
+                              std::vector<suback_reason_code>(ack.reason_codes.begin(),
+                                                              ack.reason_codes.end()));
                 return;
             }
         }
     }
 
+    // ------------------------------------------------------------ receiving
+
     void on_message(const publish& p) {
-        message m;
-        m.topic = std::string{p.topic};
-        m.payload.assign(p.payload.begin(), p.payload.end());
-        m.qos = p.qos;
-        m.retain = p.retain;
-        if (options_.version == protocol_version::v5) {
-            const auto& props = p.properties;
-            for (auto up : props.get<property_id::user_property>())
-                m.user_properties.emplace_back(std::string{up.name}, std::string{up.value});
-            if (auto v = props.get<property_id::response_topic>())
-                m.response_topic = std::string{*v};
-            if (auto v = props.get<property_id::correlation_data>())
-                m.correlation_data = std::vector<std::byte>(v->begin(), v->end());
-            if (auto v = props.get<property_id::content_type>())
-                m.content_type = std::string{*v};
-            if (auto v = props.get<property_id::message_expiry_interval>())
-                m.message_expiry_interval = *v;
-        }
-        inbox_.push_back(std::move(m));
+        message_view v;
+        v.topic = p.topic;
+        v.payload = p.payload;
+        v.qos = p.qos;
+        v.retain = p.retain;
+        v.dup = p.dup;
+        if (version_ == protocol_version::v5)
+            v.properties = &p.properties;
+        if (route(v, p))
+            return;
+        auto* m = acquire_message();
+        v.copy_to(*m);
+        inbox_.push_back(m);
         deliver();
+        if (inbox_.size() >= options_.inbox_limit)
+            read_paused_ = true; // back pressure: TCP holds the rest
+    }
+
+    // To the callbacks of the matching subscriptions; false if none took it.
+    bool route(const message_view& v, const publish& p) {
+        bool taken = false;
+        if (version_ == protocol_version::v5) {
+            for (auto id : p.properties.get<property_id::subscription_identifier>()) {
+                if (id != 0 && id <= subscriptions_.size()) {
+                    auto& s = subscriptions_[id - 1];
+                    if (s.on_message) {
+                        s.on_message(v);
+                        taken = true;
+                    }
+                }
+            }
+            if (taken)
+                return true;
+        }
+        for (auto& s : subscriptions_) {
+            if (s.on_message && s.active && topic_matches(s.match_filter, v.topic)) {
+                s.on_message(v);
+                taken = true;
+            }
+        }
+        return taken;
+    }
+
+    message* acquire_message() {
+        if (message_pool_.empty()) {
+            messages_.push_back(std::make_unique<message>());
+            return messages_.back().get();
+        }
+        auto* m = message_pool_.back();
+        message_pool_.pop_back();
+        return m;
     }
 
     void deliver() {
         while (!inbox_.empty() && !receivers_.empty()) {
-            auto r = std::move(receivers_.front());
-            receivers_.pop_front();
-            auto m = std::move(inbox_.front());
-            inbox_.pop_front();
-            r({}, std::move(m));
+            auto r = receivers_.pop_front();
+            if (r.cancelled())
+                continue;
+            auto* m = inbox_.pop_front();
+            if (r.into) {
+                std::swap(*r.into, *m); // the user's old buffers come back to the pool
+                complete_later(std::move(r.into_done), {});
+            } else {
+                r.by_value.complete(io_executor_, {}, std::move(*m));
+            }
+            message_pool_.push_back(m);
+        }
+        if (read_paused_ && inbox_.size() < options_.inbox_limit) {
+            read_paused_ = false;
+            if (transport_open_ && session_->current_state() != session::state::disconnected)
+                read();
         }
     }
 
+    // ------------------------------------------------------------ state
+
     client_options options_;
-    asio::strand<executor_type> strand_;
-    asio::ip::tcp::socket socket_;
-    asio::ip::tcp::resolver resolver_;
-    asio::steady_timer timer_;
+    detail::client_strand strand_;
+    executor_type io_executor_; ///< the strand's: where handlers without an executor run
+    Transport transport_;
+    asio::steady_timer connect_timer_; ///< connect timeout, then the DISCONNECT timeout
+    asio::steady_timer keep_alive_timer_;
     asio::steady_timer reconnect_timer_;
+    Store store_;
     handler_bridge handler_;
     std::vector<string_pair> will_user_properties_; ///< viewed by the session's CONNECT
-    session session_;
+    protocol_version version_;                      ///< may fall back from 5.0 to 3.1.1
+    std::optional<session> session_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::array<std::byte, 16 * 1024> read_buffer_{};
+    std::vector<std::byte> write_buffer_; ///< the bytes of the write in progress
+    std::vector<string_pair> scratch_user_properties_;
 
+    std::atomic<std::uint64_t> serial_{0};
+    std::atomic<bool> connected_{false};
     bool wanted_ = false;
     bool connecting_ = false;
+    bool reconnect_pending_ = false;
+    bool transport_open_ = false;
     bool writing_ = false;
+    bool reading_ = false;
+    bool read_paused_ = false;
     bool drain_wanted_ = false;
-    std::size_t attempt_ = 0;
+    bool fallback_pending_ = false;
+    bool closed_while_connected_ = false;
+    bool disconnect_timer_active_ = false;
+    std::uint64_t attempt_serial_ = 0;
+    std::size_t attempt_ = 0;        ///< failed attempts since the last success (backoff)
+    std::size_t tried_in_round_ = 0; ///< brokers tried since the last delay
+    std::size_t broker_index_ = 0;
+    std::size_t redirects_in_row_ = 0;
+    std::optional<broker_address> redirect_;      ///< 0x9C: the server for this connection
+    std::optional<broker_address> next_redirect_; ///< 0x9C: the server for the next attempt
     std::error_code last_error_;
-    std::error_code given_up_; ///< set when no reconnect will follow: publishes fail at once
+    std::error_code transport_error_; ///< why the transport failed, for on_closed
+    std::error_code given_up_;        ///< set when no reconnect will follow: publishes fail at once
+    std::minstd_rand random_;
 
-    std::vector<callback> connect_waiters_;
-    callback disconnect_waiter_;
-    std::vector<callback> publish_waiters_; ///< by packet identifier - 1
-    std::vector<std::byte> write_buffer_;   ///< the bytes of the write in progress
-    std::deque<std::pair<message, callback>> offline_queue_;
-    std::vector<stored_subscription> subscriptions_;
-    struct subscribe_waiter {
-        std::uint16_t packet_id;
-        std::size_t index;                ///< in subscriptions_
-        std::shared_ptr<subscribe_op> op; ///< null for a restored subscription
+    std::vector<waiter> connect_waiters_;
+    detail::completion<> disconnect_waiter_;
+    detail::completion<> auth_waiter_;
+    detail::ring<ready_completion> ready_;
+    bool ready_posted_ = false;
+
+    detail::spin_lock pool_lock_; ///< guards the publish pool: operations start on any thread
+    std::vector<std::unique_ptr<publish_op>> publish_ops_;
+    std::vector<publish_op*> publish_pool_;
+    struct in_flight_entry {
+        detail::completion<> done;
+        std::uint64_t serial = 0; ///< the operation's, for cancellation
     };
-    /// Subscriptions to send once connected (index in subscriptions_, operation or null).
-    std::vector<std::pair<std::size_t, std::shared_ptr<subscribe_op>>> pending_subscribes_;
-    std::vector<subscribe_waiter> subscribe_waiters_;
-    std::vector<std::pair<std::uint16_t,
-                          std::function<void(std::error_code, std::vector<unsuback_reason_code>)>>>
-        unsubscribe_waiters_;
-    std::deque<message> inbox_;
-    std::deque<std::function<void(std::error_code, message)>> receivers_;
+    std::vector<in_flight_entry> in_flight_; ///< by packet identifier - 1
+    detail::ring<publish_op*> queue_;
+    std::size_t queued_messages_ = 0; ///< in queue_, not counting cancelled ones
+    std::size_t queued_bytes_ = 0;
+
+    std::vector<stored_subscription> subscriptions_;
+    std::vector<subscribe_waiter> pending_subscribes_; ///< to send once connected
+    std::vector<subscribe_waiter> subscribe_waiters_;  ///< sent, waiting for SUBACK
+    std::vector<unsubscribe_waiter> pending_unsubscribes_;
+    std::vector<unsubscribe_waiter> unsubscribe_waiters_;
+
+    std::vector<std::unique_ptr<message>> messages_; ///< every pooled message
+    std::vector<message*> message_pool_;
+    detail::ring<message*> inbox_;
+    detail::ring<receiver> receivers_;
 };
 
-} // namespace ctmqtt
+/// The client over TCP with the memory store.
+using client = basic_client<>;
 
-template <>
-struct std::is_error_code_enum<ctmqtt::client_errc> : std::true_type {};
+} // namespace ctmqtt
