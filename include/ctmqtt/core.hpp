@@ -2,6 +2,7 @@
 // no OpenSSL, no threads, no clock.
 #pragma once
 
+#include <ctmqtt/core/byte_buffer.hpp>
 #include <ctmqtt/core/codec.hpp>
 #include <ctmqtt/core/error.hpp>
 #include <ctmqtt/core/print.hpp>

@@ -246,10 +246,32 @@ P round_trip(const P& p, protocol_version v, bytes& frame_out) {
     return *d;
 }
 
+// encode_append() writes exactly encode()'s bytes (header then payload) after
+// what the buffer holds, and refuses a packet above its size limit without
+// touching the buffer.
+template <class P>
+void check_encode_append(const P& p, protocol_version v, const bytes& frame) {
+    byte_buffer out;
+    const std::byte prefix[] = {std::byte{0xAA}, std::byte{0xBB}};
+    out.append(prefix);
+    if (auto ec = encode_append(p, v, out)) {
+        FAIL("encode_append failed: " << ec.message());
+    }
+    REQUIRE(out.size() == 2 + frame.size());
+    CHECK(out.data()[0] == std::byte{0xAA});
+    CHECK(std::equal(frame.begin(), frame.end(), out.data() + 2));
+    const auto too_large = std::make_error_code(std::errc::message_size);
+    CHECK(encode_append(p, v, out, frame.size() - 1, too_large) == too_large);
+    CHECK(out.size() == 2 + frame.size());
+    CHECK(encode_append(p, v, out, frame.size()) == std::error_code{});
+    CHECK(out.size() == 2 + 2 * frame.size());
+}
+
 template <class P>
 void round_trip(const P& p, protocol_version v) {
     bytes frame;
     round_trip(p, v, frame);
+    check_encode_append(p, v, frame);
 }
 
 template <class L>

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -148,6 +149,33 @@ result<encoded_packet> encode(const P& p, protocol_version v,
     out = wire::varint::write(static_cast<std::uint32_t>(rl), out);
     out = detail::codec_of<P>::write(p, v, out);
     return encoded_packet{bytes_view{buffer.data(), needed}, payload};
+}
+
+/// Encodes `p` whole (header, then the payload copied after it) at the end
+/// of `out`, which needs `std::byte* extend(std::size_t)` (byte_buffer has
+/// it): checked, sized and written in one pass. A packet longer than
+/// `max_size` bytes (0: no limit) is not written: `too_large` is returned
+/// (codec_errc::packet_too_large when that is empty).
+template <packet P, class Buffer>
+std::error_code encode_append(const P& p, protocol_version v, Buffer& out, std::size_t max_size = 0,
+                              std::error_code too_large = {}) {
+    v = detail::effective_version(p, v);
+    constexpr auto type = packet_type_of<P>;
+    std::size_t rl = 0;
+    if (auto ec = detail::check_sized(p, v, rl))
+        return ec;
+    const auto total = 1 + wire::varint::size(static_cast<std::uint32_t>(rl)) + rl;
+    if (max_size != 0 && total > max_size)
+        return too_large ? too_large : make_error_code(codec_errc::packet_too_large, type);
+    std::byte* at = out.extend(total);
+    at = wire::put(at, static_cast<std::uint8_t>((static_cast<unsigned>(type) << 4) |
+                                                 description<P>::header::encode(p, v)));
+    at = wire::varint::write(static_cast<std::uint32_t>(rl), at);
+    at = detail::codec_of<P>::write(p, v, at);
+    if constexpr (std::is_same_v<P, publish>)
+        if (!p.payload.empty())
+            std::memcpy(at, p.payload.data(), p.payload.size());
+    return {};
 }
 
 /// A parsed fixed header (MQTT 5 §2.1.1).
