@@ -23,7 +23,8 @@
 //              do all their work on that one thread: ctmqtt's io_context runs
 //              there (io_context::run_one), libmosquitto is driven with
 //              mosquitto_loop() there (no loop_start thread).
-//   allocs/msg malloc/calloc/realloc calls made by the publishing thread over
+//   allocs/msg malloc/calloc/realloc/aligned_alloc/memalign/posix_memalign
+//              calls made by the publishing thread over
 //              the same span, divided by N. malloc is interposed (not just
 //              operator new) because libmosquitto allocates with malloc;
 //              libstdc++'s operator new calls malloc, so ctmqtt's are counted too.
@@ -36,6 +37,7 @@
 // on_publish callback). QoS 1/2 complete on PUBACK/PUBCOMP; QoS 0 on handing
 // over (ctmqtt) or writing to the socket (libmosquitto).
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -68,6 +70,7 @@ extern "C" {
 void* __libc_malloc(std::size_t);
 void* __libc_calloc(std::size_t, std::size_t);
 void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
 
 void* malloc(std::size_t n) noexcept {
     ++thread_allocations;
@@ -80,6 +83,24 @@ void* calloc(std::size_t n, std::size_t s) noexcept {
 void* realloc(void* p, std::size_t n) noexcept {
     ++thread_allocations;
     return __libc_realloc(p, n);
+}
+// Aligned allocations too: Asio takes its handler memory from aligned_alloc
+// when its per-thread cache is empty.
+void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
+    ++thread_allocations;
+    return __libc_memalign(alignment, n);
+}
+void* memalign(std::size_t alignment, std::size_t n) noexcept {
+    ++thread_allocations;
+    return __libc_memalign(alignment, n);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t n) noexcept {
+    ++thread_allocations;
+    void* p = __libc_memalign(alignment, n);
+    if (p == nullptr)
+        return ENOMEM;
+    *out = p;
+    return 0;
 }
 }
 

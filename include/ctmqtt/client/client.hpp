@@ -36,6 +36,7 @@
 #include <vector>
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
@@ -433,6 +434,12 @@ private:
         };
     }
 
+    // guard(f) with its operation's memory taken from `m` (see handler_memory).
+    template <class F>
+    auto with_memory(detail::handler_memory& m, F f) {
+        return asio::bind_allocator(detail::handler_allocator<int>(m), guard(std::move(f)));
+    }
+
     std::uint64_t next_serial() noexcept {
         return serial_.fetch_add(1, std::memory_order_relaxed) + 1;
     }
@@ -784,18 +791,19 @@ private:
         if (reading_ || read_paused_)
             return;
         reading_ = true;
-        transport_.async_read_some(
-            asio::buffer(read_buffer_), guard([this](error_code ec, std::size_t n) {
-                reading_ = false;
-                if (ec)
-                    return connection_broken(ec);
-                session_->receive(bytes_view{read_buffer_.data(), n}, now());
-                if (drain_wanted_)
-                    drain_queue();
-                flush();
-                if (transport_open_ && session_->current_state() != session::state::disconnected)
-                    read();
-            }));
+        transport_.async_read_some(asio::buffer(read_buffer_),
+                                   with_memory(read_memory_, [this](error_code ec, std::size_t n) {
+                                       reading_ = false;
+                                       if (ec)
+                                           return connection_broken(ec);
+                                       session_->receive(bytes_view{read_buffer_.data(), n}, now());
+                                       if (drain_wanted_)
+                                           drain_queue();
+                                       flush();
+                                       if (transport_open_ && session_->current_state() !=
+                                                                  session::state::disconnected)
+                                           read();
+                                   }));
     }
 
     void flush() {
@@ -813,7 +821,7 @@ private:
         session_->take_output(write_buffer_);
         writing_ = true;
         transport_.async_write(asio::buffer(write_buffer_),
-                               guard([this](error_code ec, std::size_t) {
+                               with_memory(write_memory_, [this](error_code ec, std::size_t) {
                                    writing_ = false;
                                    if (ec)
                                        return connection_broken(ec);
@@ -1078,7 +1086,7 @@ private:
         ready_.push_back({std::move(done), ec});
         if (!ready_posted_) {
             ready_posted_ = true;
-            strand_.post(guard([this] { run_ready(); }));
+            strand_.post(with_memory(ready_memory_, [this] { run_ready(); }));
         }
     }
 
@@ -1498,6 +1506,9 @@ private:
     std::optional<session> session_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::array<std::byte, 16 * 1024> read_buffer_{};
+    detail::handler_memory read_memory_;
+    detail::handler_memory write_memory_;
+    detail::handler_memory ready_memory_;
     std::vector<std::byte> write_buffer_; ///< the bytes of the write in progress
     std::vector<string_pair> scratch_user_properties_;
 

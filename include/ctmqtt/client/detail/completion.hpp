@@ -215,6 +215,57 @@ private:
     boost::asio::cancellation_slot slot_;
 };
 
+/// Memory for the one operation of its kind that is outstanding at a time
+/// (the client's read, its write, its batch of completions): Asio takes the
+/// operation's memory from the handler's associated allocator, so binding
+/// handler_allocator to the handler keeps it off the heap. Asio's own
+/// per-thread cache has two slots and misses when several operations are
+/// outstanding at once.
+class handler_memory {
+public:
+    handler_memory() = default;
+    handler_memory(const handler_memory&) = delete;
+    handler_memory& operator=(const handler_memory&) = delete;
+
+    void* allocate(std::size_t n) {
+        if (!used_ && n <= sizeof(storage_)) {
+            used_ = true;
+            return storage_;
+        }
+        return ::operator new(n); // a larger operation, or a second one at once
+    }
+    void deallocate(void* p) noexcept {
+        if (p == storage_)
+            used_ = false;
+        else
+            ::operator delete(p);
+    }
+
+private:
+    alignas(std::max_align_t) unsigned char storage_[1024];
+    bool used_ = false;
+};
+
+template <class T>
+class handler_allocator {
+public:
+    using value_type = T;
+    explicit handler_allocator(handler_memory& m) noexcept : memory_(&m) {}
+    template <class U>
+    handler_allocator(const handler_allocator<U>& other) noexcept : memory_(other.memory_) {}
+    T* allocate(std::size_t n) { return static_cast<T*>(memory_->allocate(sizeof(T) * n)); }
+    void deallocate(T* p, std::size_t) noexcept { memory_->deallocate(p); }
+    template <class U>
+    friend bool operator==(const handler_allocator& a, const handler_allocator<U>& b) noexcept {
+        return a.memory_ == b.memory_;
+    }
+
+private:
+    template <class>
+    friend class handler_allocator;
+    handler_memory* memory_;
+};
+
 /// A FIFO on one array that grows (doubling) and is never given back, so a
 /// queue that has reached its working size never allocates again.
 template <class T>
