@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -54,6 +55,19 @@ struct recorder final : session_handler {
     std::vector<std::uint16_t> unsubacks;
     std::vector<std::uint8_t> auths;
     std::vector<std::error_code> closed;
+    struct server_disconnect {
+        std::uint8_t reason = 0;
+        std::string server_reference;
+        std::string reason_string;
+    };
+    std::vector<server_disconnect> server_disconnects;
+    std::vector<std::error_code> reauthenticated;
+    struct stored_packet {
+        bool pubrel = false;
+        std::vector<std::byte> packet;
+    };
+    std::map<std::uint16_t, stored_packet> store; ///< what a persistent store would hold
+    std::vector<std::string> store_log;
     std::function<void()> after_connack; ///< runs inside on_connack, e.g. to publish
 
     void on_connack(const connack& ack, std::error_code ec) override {
@@ -84,6 +98,31 @@ struct recorder final : session_handler {
     void on_auth(const auth& a) override {
         auths.push_back(a.reason_code.value());
         log.push_back("auth " + to_string(a, version));
+    }
+    void on_server_disconnect(const disconnect& d) override {
+        server_disconnect sd;
+        sd.reason = d.reason_code.value();
+        if (auto r = d.properties.get<property_id::server_reference>())
+            sd.server_reference = std::string{*r};
+        if (auto r = d.properties.get<property_id::reason_string>())
+            sd.reason_string = std::string{*r};
+        server_disconnects.push_back(sd);
+        log.push_back("server disconnect " + detail::hex_byte(sd.reason));
+    }
+    void on_stored(std::uint16_t id, bool pubrel, bytes_view packet) override {
+        store[id] = {pubrel, {packet.begin(), packet.end()}};
+        store_log.push_back((pubrel ? "pubrel " : "stored ") + std::to_string(id));
+    }
+    void on_released(std::uint16_t id) override {
+        store.erase(id);
+        store_log.push_back("released " + std::to_string(id));
+    }
+    void on_inbound_qos2(std::uint16_t id, bool awaiting) override {
+        store_log.push_back((awaiting ? "inbound " : "inbound done ") + std::to_string(id));
+    }
+    void on_reauthenticated(std::error_code ec) override {
+        reauthenticated.push_back(ec);
+        log.push_back("reauthenticated " + ec.message());
     }
     void on_connection_closed(std::error_code ec) override {
         closed.push_back(ec);
@@ -172,12 +211,27 @@ struct harness {
         feed(bytes_of(p, v));
     }
 
+    /// CONNECT written and taken from the output: the CONNACK is awaited.
+    void start() {
+        REQUIRE_FALSE(s.connect(now));
+        REQUIRE(one().type == packet_type::connect);
+    }
+
     /// CONNECT, then the given CONNACK; leaves the output empty.
     void connect(const connack& ack = {}) {
         REQUIRE_FALSE(s.connect(now));
         REQUIRE(one().type == packet_type::connect);
         feed_packet(ack);
         REQUIRE(s.current_state() == session::state::connected);
+    }
+
+    /// The transport closed; the next connection is answered with `ack` (its
+    /// CONNECT taken from the output; what follows the CONNACK is left there).
+    void reconnect(const connack& ack = {}) {
+        s.connection_lost();
+        REQUIRE_FALSE(s.connect(now));
+        REQUIRE(one().type == packet_type::connect);
+        feed_packet(ack);
     }
 
     std::uint16_t publish(std::string_view topic, ctmqtt::qos q, std::string_view payload = "m",
@@ -222,6 +276,24 @@ std::vector<std::byte> publish_bytes(std::string_view topic, ctmqtt::qos q, std:
 }
 
 const subscription one_subscription[] = {{"a/b", qos::at_least_once}};
+
+/// A server's DISCONNECT (MQTT 5) with the given Server Reference and Reason String, if any.
+std::vector<std::byte> disconnect_bytes(reason code, std::string_view server_reference = {},
+                                        std::string_view reason_string = {}) {
+    ctmqtt::disconnect d;
+    d.reason_code = *disconnect_reason_code::from_reason(code);
+    if (!server_reference.empty())
+        d.properties.set<property_id::server_reference>(server_reference);
+    if (!reason_string.empty())
+        d.properties.set<property_id::reason_string>(reason_string);
+    return bytes_of(d, protocol_version::v5);
+}
+
+/// `ack` with Session Present 1: the server resumed the session.
+connack resumed(connack ack = {}) {
+    ack.session_present = true;
+    return ack;
+}
 
 } // namespace
 
@@ -344,8 +416,7 @@ TEST_CASE("CONNACK: every negotiated value is honoured", "[session]") {
     }
     SECTION("Server Keep Alive replaces ours [MQTT-3.1.2-21]") {
         ack.properties.set<property_id::server_keep_alive>(std::uint16_t{5});
-        REQUIRE_FALSE(h.s.connect(h.now));
-        h.out();
+        h.start();
         CHECK(h.s.deadline() == t0 + 90s); // 1.5 × 60 until CONNACK
         h.feed_packet(ack);
         CHECK(h.s.limits().keep_alive == 5);
@@ -434,8 +505,7 @@ TEST_CASE("every MQTT 5 CONNACK refusal is reported with its name and closes", "
         ++refusals;
         INFO(row.name);
         harness h{v5};
-        REQUIRE_FALSE(h.s.connect(h.now));
-        h.out();
+        h.start();
         connack ack;
         ack.reason_code = *connack_reason_code::from_value(row.value);
         h.feed_packet(ack);
@@ -453,8 +523,7 @@ TEST_CASE("every MQTT 5 CONNACK refusal is reported with its name and closes", "
     CHECK(refusals == 21);
 
     harness h{v5};
-    REQUIRE_FALSE(h.s.connect(h.now));
-    h.out();
+    h.start();
     connack ack;
     ack.reason_code = reason::bad_user_name_or_password;
     h.feed_packet(ack);
@@ -464,8 +533,7 @@ TEST_CASE("every MQTT 5 CONNACK refusal is reported with its name and closes", "
 
 TEST_CASE("CONNACK 0x9C with a Server Reference: the handler sees the reference", "[session]") {
     harness h{v5};
-    REQUIRE_FALSE(h.s.connect(h.now));
-    h.out();
+    h.start();
     connack ack;
     ack.reason_code = reason::use_another_server;
     ack.properties.set<property_id::server_reference>(std::string_view{"other:1883"});
@@ -484,8 +552,7 @@ TEST_CASE("every MQTT 3.1.1 CONNACK return code 1-5 is reported and closes", "[s
     for (unsigned code = 1; code <= 5; ++code) {
         INFO(code);
         harness h{v4};
-        REQUIRE_FALSE(h.s.connect(h.now));
-        h.out();
+        h.start();
         auto b = hex("20 02 00 00");
         b[3] = static_cast<std::byte>(code);
         h.feed(b);
@@ -528,8 +595,7 @@ TEST_CASE("packets before CONNACK are protocol errors [MQTT-3.2.0-1]", "[session
             if (v == v5 && std::string_view{bytes} == "B0 02 00 01")
                 continue;
             harness h{v};
-            REQUIRE_FALSE(h.s.connect(h.now));
-            h.out();
+            h.start();
             h.feed_hex(bytes);
             CHECK(h.rec.messages.empty());
             REQUIRE(h.rec.closed.size() == 1);
@@ -727,6 +793,33 @@ TEST_CASE("inbound QoS 0, 1 and 2; QoS 2 delivered exactly once", "[session]") {
     }
 }
 
+// [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.6.2-2] [MQTT-3.6.2-3]
+// [MQTT-3.7.2-2] [MQTT-3.7.2-3]: never sent, so never above the server's Maximum Packet Size.
+TEST_CASE("the session's PUBACK, PUBREC, PUBREL and PUBCOMP carry no Reason String or User "
+          "Property",
+          "[session]") {
+    harness h{v5};
+    connack ack;
+    ack.properties.set<property_id::maximum_packet_size>(5u); // PUBCOMP with 0x92 is 5 bytes
+    h.connect(ack);
+    h.feed(publish_bytes("a", qos::at_least_once, 5, v5));
+    CHECK(h.one().bytes == hex("40 02 00 05")); // PUBACK
+    h.feed(publish_bytes("a", qos::exactly_once, 6, v5));
+    CHECK(h.one().bytes == hex("50 02 00 06")); // PUBREC
+    h.feed(ack_bytes<packet_type::pubrel>(6, 0, v5));
+    CHECK(h.one().bytes == hex("70 02 00 06")); // PUBCOMP
+    h.feed(ack_bytes<packet_type::pubrel>(9, 0, v5));
+    CHECK(h.one().bytes == hex("70 03 00 09 92")); // PUBCOMP, Packet Identifier not found
+    ack.properties.set<property_id::maximum_packet_size>(20u);
+    harness q{v5};
+    q.connect(ack);
+    const auto id = q.publish("t", qos::exactly_once);
+    q.out();
+    q.feed(ack_bytes<packet_type::pubrec>(id, 0, v5));
+    CHECK(q.one().bytes == hex("62 02 00 01")); // PUBREL
+    CHECK(h.rec.closed.empty());
+}
+
 TEST_CASE("acknowledgements for identifiers not in use are protocol errors", "[session]") {
     struct unknown_ack {
         const char* what;
@@ -910,8 +1003,7 @@ TEST_CASE("malformed packets from the server: DISCONNECT 0x81 (5.0), the codec's
         INFO(in.what << " (" << to_string(in.version) << ")");
         harness h{in.version};
         if (in.before_connack) {
-            REQUIRE_FALSE(h.s.connect(h.now));
-            h.out();
+            h.start();
         } else {
             h.connect();
         }
@@ -1112,8 +1204,8 @@ TEST_CASE("bytes split anywhere give the same events", "[session]") {
         INFO(whole.log.size());
         for (const auto& line : whole.log)
             UNSCOPED_INFO(line);
-        // connack, 3 messages (the DUP resend is not one), done 1, (5.0) closed
-        CHECK(whole.log.size() == (v == v5 ? 6u : 5u));
+        // connack, 3 messages (the DUP resend is not one), done 1, (5.0) server disconnect, closed
+        CHECK(whole.log.size() == (v == v5 ? 7u : 5u));
         CHECK(whole.log.back() == (v == v5 ? "closed the server disconnected: Server shutting down "
                                              "(DISCONNECT 0x8B)"
                                            : "done 1 / Success"));
@@ -1152,15 +1244,16 @@ TEST_CASE("bytes split anywhere give the same events", "[session]") {
 
 // ---------------------------------------------------------------- keep alive
 
-TEST_CASE("keep alive: PINGREQ when idle, PINGRESP clears it, timeout after 1.5 ×", "[session]") {
+TEST_CASE("keep alive: PINGREQ when idle, PINGRESP clears it, closed without DISCONNECT after "
+          "1.5 ×",
+          "[session]") {
     {
         const auto v = GENERATE(v4, v5);
         INFO(to_string(v));
         auto o = options_for(v);
         o.connect.keep_alive = 10;
         harness h{o};
-        REQUIRE_FALSE(h.s.connect(h.now));
-        h.out();
+        h.start();
         CHECK(h.s.deadline() == t0 + 15s); // waiting for CONNACK
         h.feed_packet(connack{});
         CHECK(h.s.deadline() == t0 + 10s);
@@ -1189,10 +1282,10 @@ TEST_CASE("keep alive: PINGREQ when idle, PINGRESP clears it, timeout after 1.5 
             h.s.on_timer(t0 + 15s);
             REQUIRE(h.rec.closed.size() == 1);
             CHECK(h.rec.closed[0] == session_errc::keep_alive_timeout);
-            if (v == v5)
-                CHECK(h.disconnect_reason() == 0x8D);
-            else
-                CHECK(h.s.output().empty());
+            CHECK_THAT(h.rec.closed[0].message(), Catch::Contains("MQTT 5 §3.1.2.10"));
+            // The client just closes: 0x8D Keep Alive timeout is the server's code
+            // (MQTT 5 §3.14.2.1), and §3.1.2.10 asks the client to close the connection.
+            CHECK(h.s.output().empty());
             CHECK(h.s.current_state() == session::state::disconnected);
             CHECK_FALSE(h.s.deadline());
             h.s.on_timer(t0 + 100s);
@@ -1249,6 +1342,7 @@ TEST_CASE("resumption with Session Present 1: PUBLISH resent with DUP, PUBREL re
         h.feed(ack_bytes<packet_type::pubrec>(q2r, 0, v)); // after PUBREC
         h.out();
         h.s.connection_lost();
+        h.s.set_clean_start(false); // resume the session
         REQUIRE(h.rec.closed.size() == 1);
         CHECK(h.rec.closed[0] == session_errc::connection_lost);
         CHECK(h.s.publishes_in_flight() == 3);
@@ -1296,12 +1390,8 @@ TEST_CASE("resumption resends in the original order though identifiers are reuse
     CHECK(d == a);
     h.feed(ack_bytes<packet_type::pubrec>(c, 0, v5)); // c's PUBREL is the newest
     h.out();
-    h.s.connection_lost();
-    REQUIRE_FALSE(h.s.connect(h.now));
-    h.out();
-    connack ack;
-    ack.session_present = true;
-    h.feed_packet(ack);
+    h.s.set_clean_start(false); // resume the session
+    h.reconnect(resumed());
     auto o = h.out();
     REQUIRE(o.size() == 3);
     CHECK(text_of(o[0].as<ctmqtt::publish>(v5).payload) == "b");
@@ -1324,9 +1414,9 @@ TEST_CASE("resumption counts Message Expiry down and drops expired messages", "[
     connack ack;
     ack.session_present = true;
     h.s.connection_lost();
+    h.s.set_clean_start(false); // resume the session
     h.now += 30s;
-    REQUIRE_FALSE(h.s.connect(h.now));
-    h.out();
+    h.start();
     h.feed_packet(ack);
     auto o = h.out();
     REQUIRE(o.size() == 2);
@@ -1338,8 +1428,7 @@ TEST_CASE("resumption counts Message Expiry down and drops expired messages", "[
 
     h.s.connection_lost();
     h.now += 70s; // 100 s in all
-    REQUIRE_FALSE(h.s.connect(h.now));
-    h.out();
+    h.start();
     h.feed_packet(ack);
     o = h.out();
     REQUIRE(o.size() == 1);
@@ -1364,18 +1453,11 @@ TEST_CASE("resumption with Session Present 0", "[session]") {
             const auto q3 = h.publish("t", qos::exactly_once, "three");
             h.out();
             // a first resume with Session Present 1 marks them DUP ...
-            h.s.connection_lost();
-            REQUIRE_FALSE(h.s.connect(h.now));
-            h.out();
-            connack resumed;
-            resumed.session_present = true;
-            h.feed_packet(resumed);
+            h.s.set_clean_start(false); // resume the session
+            h.reconnect(resumed());
             CHECK(h.out().size() == 3);
             // ... then the server loses the session
-            h.s.connection_lost();
-            REQUIRE_FALSE(h.s.connect(h.now));
-            h.out();
-            h.feed_packet(connack{});
+            h.reconnect();
             auto out = h.out();
             REQUIRE(out.size() == 2);
             auto p1 = out[0].as<ctmqtt::publish>(v);
@@ -1396,10 +1478,8 @@ TEST_CASE("resumption with Session Present 0", "[session]") {
             const auto q1 = h.publish("t", qos::at_least_once);
             const auto q2 = h.publish("t", qos::exactly_once);
             h.out();
-            h.s.connection_lost();
-            REQUIRE_FALSE(h.s.connect(h.now));
-            h.out();
-            h.feed_packet(connack{});
+            h.s.set_clean_start(false); // resume the session
+            h.reconnect();
             CHECK(h.s.output().empty());
             REQUIRE(h.rec.done.size() == 2);
             CHECK(h.rec.done[0].first == q1);
@@ -1412,10 +1492,8 @@ TEST_CASE("resumption with Session Present 0", "[session]") {
             harness h{o};
             h.connect();
             h.feed(publish_bytes("a", qos::exactly_once, 7, v));
-            h.s.connection_lost();
-            REQUIRE_FALSE(h.s.connect(h.now));
-            h.out();
-            h.feed_packet(connack{});
+            h.s.set_clean_start(false); // resume the session
+            h.reconnect();
             h.feed(publish_bytes("a", qos::exactly_once, 7, v));
             CHECK(h.rec.messages.size() == 2); // a new message in a new session
         }
@@ -1426,12 +1504,8 @@ TEST_CASE("resumption: inbound QoS 2 awaiting PUBREL is kept with Session Presen
     harness h{v5};
     h.connect();
     h.feed(publish_bytes("a", qos::exactly_once, 7, v5));
-    h.s.connection_lost();
-    REQUIRE_FALSE(h.s.connect(h.now));
-    h.out();
-    connack ack;
-    ack.session_present = true;
-    h.feed_packet(ack);
+    h.s.set_clean_start(false); // resume the session
+    h.reconnect(resumed());
     h.feed(publish_bytes("a", qos::exactly_once, 7, v5, true)); // the server's resend
     CHECK(h.rec.messages.size() == 1);
     CHECK(h.one().type == packet_type::pubrec);
@@ -1473,24 +1547,31 @@ TEST_CASE("server DISCONNECT (5.0) closes with its reason", "[session]") {
     harness h{v5};
     h.connect();
     SECTION("Server shutting down, with a reason string") {
-        ctmqtt::disconnect d;
-        d.reason_code = reason::server_shutting_down;
-        d.properties.set<property_id::reason_string>(std::string_view{"maintenance"});
-        h.feed_packet(d);
+        h.feed(disconnect_bytes(reason::server_shutting_down, {}, "maintenance"));
         REQUIRE(h.rec.closed.size() == 1);
         CHECK(h.rec.closed[0] == session_errc::server_disconnected);
         CHECK(h.rec.closed[0].message() ==
               "the server disconnected: Server shutting down (DISCONNECT 0x8B)");
     }
-    SECTION("Use another server, with a Server Reference") {
-        // The reference is not passed on yet: the client layer will need it.
-        ctmqtt::disconnect d;
-        d.reason_code = reason::use_another_server;
-        d.properties.set<property_id::server_reference>(std::string_view{"other:1883"});
-        h.feed_packet(d);
+    SECTION("Use another server, with a Server Reference: on_server_disconnect sees it") {
+        h.feed(disconnect_bytes(reason::use_another_server, "other:1883", "rebalancing"));
         REQUIRE(h.rec.closed.size() == 1);
         CHECK_THAT(h.rec.closed[0].message(),
                    Catch::Contains("Use another server (DISCONNECT 0x9C)"));
+        REQUIRE(h.rec.server_disconnects.size() == 1);
+        CHECK(h.rec.server_disconnects[0].reason == 0x9C);
+        CHECK(h.rec.server_disconnects[0].server_reference == "other:1883");
+        CHECK(h.rec.server_disconnects[0].reason_string == "rebalancing");
+        // before on_connection_closed
+        CHECK(h.rec.log.at(h.rec.log.size() - 2) == "server disconnect 0x9C");
+    }
+    SECTION("Server moved") {
+        h.feed(disconnect_bytes(reason::server_moved, "new.example:8883"));
+        REQUIRE(h.rec.server_disconnects.size() == 1);
+        CHECK(h.rec.server_disconnects[0].reason == 0x9D);
+        CHECK(h.rec.server_disconnects[0].server_reference == "new.example:8883");
+        CHECK(h.rec.closed.at(0).message() ==
+              "the server disconnected: Server moved (DISCONNECT 0x9D)");
     }
     SECTION("Normal disconnection, short form") {
         h.feed_hex("E0 00");
@@ -1501,12 +1582,29 @@ TEST_CASE("server DISCONNECT (5.0) closes with its reason", "[session]") {
     CHECK(h.s.output().empty()); // no DISCONNECT in reply
 }
 
+TEST_CASE("a server's DISCONNECT with a Session Expiry Interval is a protocol error "
+          "[MQTT-3.14.2-2]",
+          "[session]") {
+    harness h{v5};
+    h.connect();
+    ctmqtt::disconnect d;
+    d.reason_code = reason::server_shutting_down;
+    d.properties.set<property_id::session_expiry_interval>(60u);
+    h.feed_packet(d);
+    REQUIRE(h.rec.closed.size() == 1);
+    CHECK(h.rec.closed[0] == session_errc::session_expiry_in_server_disconnect);
+    CHECK(h.rec.closed[0].message() ==
+          "the server's DISCONNECT carries a Session Expiry Interval [MQTT-3.14.2-2] (protocol "
+          "error, DISCONNECT 0x82)");
+    CHECK(h.rec.server_disconnects.empty());
+    CHECK(h.disconnect_reason() == 0x82);
+}
+
 TEST_CASE("AUTH: the server's reaches on_auth, send_auth writes one", "[session]") {
     auto o = options_for(v5);
     o.connect.properties.set<property_id::authentication_method>(std::string_view{"SCRAM"});
     harness h{o};
-    REQUIRE_FALSE(h.s.connect(h.now));
-    h.out();
+    h.start();
     ctmqtt::auth challenge;
     challenge.reason_code = reason::continue_authentication;
     challenge.properties.set<property_id::authentication_method>(std::string_view{"SCRAM"});
@@ -1524,7 +1622,9 @@ TEST_CASE("AUTH: the server's reaches on_auth, send_auth writes one", "[session]
     CHECK(a.properties.get<property_id::authentication_method>() == std::string_view{"SCRAM"});
     CHECK(text_of(*a.properties.get<property_id::authentication_data>()) == "proof");
 
-    h.feed_packet(connack{});
+    connack ack; // a successful CONNACK repeats the method [MQTT-4.12.0-5]
+    ack.properties.set<property_id::authentication_method>(std::string_view{"SCRAM"});
+    h.feed_packet(ack);
     CHECK(h.s.current_state() == session::state::connected);
     CHECK(h.rec.closed.empty());
 }
@@ -1623,4 +1723,1115 @@ TEST_CASE(
     p.properties.set<property_id::topic_alias>(std::uint16_t{2});
     CHECK(h.s.publish(p, h.now));
     CHECK(h.out().size() == 1);
+}
+
+// ---------------------------------------------------------------- outbound topic aliases
+
+namespace {
+
+/// How a PUBLISH went on the wire: its topic and Topic Alias.
+struct wire_topic {
+    std::string topic;
+    std::optional<std::uint16_t> alias;
+    bool operator==(const wire_topic&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const wire_topic& w) {
+    os << '"' << w.topic << "\" alias ";
+    if (w.alias)
+        os << *w.alias;
+    else
+        os << "none";
+    return os;
+}
+
+wire_topic wire_topic_of(const std::vector<std::byte>& bytes) {
+    const auto d = decode<ctmqtt::publish>(bytes_view{bytes}, v5);
+    REQUIRE(d);
+    return {std::string{d->topic}, d->properties.get<property_id::topic_alias>()};
+}
+
+wire_topic wire_topic_of(const sent& p) {
+    return wire_topic_of(p.bytes);
+}
+
+connack alias_maximum(std::uint16_t n) {
+    connack ack;
+    ack.properties.set<property_id::topic_alias_maximum>(n);
+    return ack;
+}
+
+session::options alias_options(topic_alias_policy policy) {
+    auto o = options_for(v5);
+    o.outbound_topic_aliases = policy;
+    return o;
+}
+
+} // namespace
+
+TEST_CASE("outbound topic aliases, never: topics go as given", "[session][alias]") {
+    harness h{alias_options(topic_alias_policy::never)};
+    h.connect(alias_maximum(5));
+    for (int i = 0; i < 3; ++i) {
+        h.publish("a/b", qos::at_least_once);
+        CHECK(wire_topic_of(h.one()) == wire_topic{"a/b", std::nullopt});
+    }
+}
+
+TEST_CASE("outbound topic aliases, when_free: topic and alias, then the alias alone; a full "
+          "table sends topics (MQTT 5 §3.3.2.3.4)",
+          "[session][alias]") {
+    harness h{alias_options(topic_alias_policy::when_free)};
+    h.connect(alias_maximum(2));
+    const auto sent_as = [&](std::string_view topic, ctmqtt::qos q) {
+        h.publish(topic, q);
+        return wire_topic_of(h.one());
+    };
+    CHECK(sent_as("a/b", qos::at_most_once) == wire_topic{"a/b", 1});
+    CHECK(sent_as("a/b", qos::at_least_once) == wire_topic{"", 1});
+    CHECK(sent_as("c", qos::exactly_once) == wire_topic{"c", 2});
+    CHECK(sent_as("d", qos::at_most_once) == wire_topic{"d", std::nullopt}); // the table is full
+    CHECK(sent_as("d", qos::at_least_once) == wire_topic{"d", std::nullopt});
+    CHECK(sent_as("c", qos::at_most_once) == wire_topic{"", 2});
+    CHECK(sent_as("a/b", qos::at_most_once) == wire_topic{"", 1});
+    CHECK(h.rec.closed.empty());
+}
+
+TEST_CASE("outbound topic aliases, always: a full table gives the least recently used alias "
+          "the new topic",
+          "[session][alias]") {
+    harness h{alias_options(topic_alias_policy::always)};
+    h.connect(alias_maximum(2));
+    const auto sent_as = [&](std::string_view topic) {
+        h.publish(topic, qos::at_most_once);
+        return wire_topic_of(h.one());
+    };
+    CHECK(sent_as("a") == wire_topic{"a", 1});
+    CHECK(sent_as("b") == wire_topic{"b", 2});
+    CHECK(sent_as("a") == wire_topic{"", 1}); // b is now the least recently used
+    CHECK(sent_as("c") == wire_topic{"c", 2});
+    CHECK(sent_as("b") == wire_topic{"b", 1}); // a was
+    CHECK(sent_as("c") == wire_topic{"", 2});
+    CHECK(sent_as("a") == wire_topic{"a", 1}); // b was
+    CHECK(sent_as("b") == wire_topic{"b", 2}); // c was
+    CHECK(sent_as("a") == wire_topic{"", 1});
+    CHECK(sent_as("b") == wire_topic{"", 2});
+}
+
+TEST_CASE("outbound topic aliases: none when the server allows none, and none in 3.1.1",
+          "[session][alias]") {
+    SECTION("Topic Alias Maximum absent (0) [MQTT-3.2.2-18]") {
+        harness h{alias_options(topic_alias_policy::always)};
+        h.connect();
+        for (int i = 0; i < 2; ++i) {
+            h.publish("t", qos::at_least_once);
+            CHECK(wire_topic_of(h.one()) == wire_topic{"t", std::nullopt});
+        }
+    }
+    SECTION("MQTT 3.1.1") {
+        auto o = alias_options(topic_alias_policy::always);
+        o.version = v4;
+        harness h{o};
+        h.connect();
+        for (int i = 0; i < 2; ++i) {
+            h.publish("t", qos::at_least_once);
+            CHECK(h.one().as<ctmqtt::publish>(v4).topic == "t");
+        }
+    }
+}
+
+TEST_CASE("outbound topic aliases are per connection; a resent PUBLISH carries the full topic "
+          "and no alias [MQTT-3.3.2-7]",
+          "[session][alias]") {
+    harness h{alias_options(topic_alias_policy::always)};
+    h.connect(alias_maximum(5));
+    h.s.set_clean_start(false);
+    h.publish("t", qos::at_most_once);
+    CHECK(wire_topic_of(h.one()) == wire_topic{"t", 1});
+    const auto id = h.publish("t", qos::at_least_once, "kept");
+    CHECK(wire_topic_of(h.one()) == wire_topic{"", 1});
+    // the copy kept for resending (and given to a store) has the topic and no alias
+    REQUIRE(h.rec.store.count(id) == 1);
+    CHECK(wire_topic_of(h.rec.store[id].packet) == wire_topic{"t", std::nullopt});
+
+    h.reconnect(resumed(alias_maximum(5)));
+    const auto resent = h.one();
+    CHECK(wire_topic_of(resent) == wire_topic{"t", std::nullopt});
+    CHECK(resent.as<ctmqtt::publish>(v5).dup);
+    CHECK(text_of(resent.as<ctmqtt::publish>(v5).payload) == "kept");
+    // a fresh table on the new connection: the topic goes with its alias again
+    h.publish("t", qos::at_most_once);
+    CHECK(wire_topic_of(h.one()) == wire_topic{"t", 1});
+}
+
+TEST_CASE("outbound topic aliases: a message's own Topic Alias is honoured and remembered",
+          "[session][alias]") {
+    const auto with_alias = [](std::string_view topic, std::uint16_t alias) {
+        ctmqtt::publish p;
+        p.topic = topic;
+        p.qos = qos::at_least_once;
+        p.payload = as_bytes("m");
+        p.properties.set<property_id::topic_alias>(alias);
+        return p;
+    };
+    SECTION("never: sent as given; the stored copy gets the topic back") {
+        harness h{alias_options(topic_alias_policy::never)};
+        h.connect(alias_maximum(3));
+        REQUIRE(h.s.publish(with_alias("x", 2), h.now));
+        CHECK(wire_topic_of(h.one()) == wire_topic{"x", 2});
+        const auto id = h.s.publish(with_alias("", 2), h.now);
+        REQUIRE(id);
+        CHECK(wire_topic_of(h.one()) == wire_topic{"", 2});
+        CHECK(wire_topic_of(h.rec.store[*id].packet) == wire_topic{"x", std::nullopt});
+
+        const auto r = h.s.publish(with_alias("", 3), h.now); // never set on this connection
+        REQUIRE_FALSE(r);
+        CHECK(r.error() == session_errc::outbound_topic_alias_invalid);
+        CHECK(r.error().message() == "Topic Alias with an empty topic, but this connection never "
+                                     "set that alias (MQTT 5 §3.3.2.3.4)");
+        CHECK(h.out().empty());
+        CHECK(h.s.publishes_in_flight() == 2);
+    }
+    SECTION("when_free: the session's aliases go around the message's") {
+        harness h{alias_options(topic_alias_policy::when_free)};
+        h.connect(alias_maximum(3));
+        REQUIRE(h.s.publish(with_alias("x", 1), h.now));
+        CHECK(wire_topic_of(h.one()) == wire_topic{"x", 1});
+        h.publish("y", qos::at_most_once);
+        CHECK(wire_topic_of(h.one()) == wire_topic{"y", 2});
+        h.publish("x", qos::at_most_once);
+        CHECK(wire_topic_of(h.one()) == wire_topic{"", 1});
+        REQUIRE(h.s.publish(with_alias("z", 2), h.now)); // the message re-points alias 2
+        CHECK(wire_topic_of(h.one()) == wire_topic{"z", 2});
+        h.publish("z", qos::at_most_once);
+        CHECK(wire_topic_of(h.one()) == wire_topic{"", 2});
+        h.publish("y", qos::at_most_once);
+        CHECK(wire_topic_of(h.one()) == wire_topic{"y", 3});
+    }
+}
+
+// ---------------------------------------------------------------- enhanced authentication
+
+namespace {
+
+/// A challenge/response mechanism: answers "proof:<challenge>", records what it saw.
+struct test_authenticator final : authenticator {
+    std::string name = "SCRAM";
+    std::string first = "client-first";
+    std::vector<std::string> challenges;
+    std::vector<std::string> successes;
+    std::error_code initial_error, challenge_error, success_error;
+    std::vector<std::string>* log = nullptr; ///< the recorder's, to check the order of calls
+
+    std::string_view method() const override { return name; }
+    std::error_code initial_data(std::vector<std::byte>& out) override {
+        if (initial_error)
+            return initial_error;
+        const auto b = as_bytes(first);
+        out.assign(b.begin(), b.end());
+        return {};
+    }
+    std::error_code on_challenge(bytes_view data, std::vector<std::byte>& response) override {
+        challenges.push_back(text_of(data));
+        if (log)
+            log->push_back("authenticator challenge " + text_of(data));
+        if (challenge_error)
+            return challenge_error;
+        const auto proof = "proof:" + text_of(data);
+        const auto b = as_bytes(proof);
+        response.assign(b.begin(), b.end());
+        return {};
+    }
+    std::error_code on_success(bytes_view data) override {
+        successes.push_back(text_of(data));
+        if (log)
+            log->push_back("authenticator success " + text_of(data));
+        return success_error;
+    }
+};
+
+const auto denied = std::make_error_code(std::errc::permission_denied);
+
+std::vector<std::byte> auth_bytes(reason code, std::string_view method,
+                                  std::string_view data = {}) {
+    ctmqtt::auth a;
+    a.reason_code = *auth_reason_code::from_reason(code);
+    if (!method.empty())
+        a.properties.set<property_id::authentication_method>(method);
+    if (!data.empty())
+        a.properties.set<property_id::authentication_data>(as_bytes(data));
+    return bytes_of(a, v5);
+}
+
+connack auth_connack(std::string_view method, std::string_view data = {}) {
+    connack ack;
+    ack.properties.set<property_id::authentication_method>(method);
+    if (!data.empty())
+        ack.properties.set<property_id::authentication_data>(as_bytes(data));
+    return ack;
+}
+
+session::options auth_options(test_authenticator& a, protocol_version v = v5) {
+    auto o = options_for(v);
+    o.auth = &a;
+    return o;
+}
+
+/// A session (MQTT 5) that authenticates through `authn`.
+struct auth_fixture {
+    test_authenticator authn;
+    harness h{auth_options(authn)};
+};
+
+/// Index of the first log line starting with `prefix` (log.size() if none).
+std::size_t log_index(const std::vector<std::string>& log, std::string_view prefix) {
+    return static_cast<std::size_t>(
+        std::find_if(log.begin(), log.end(),
+                     [&](const std::string& l) { return l.starts_with(prefix); }) -
+        log.begin());
+}
+
+} // namespace
+
+TEST_CASE_METHOD(auth_fixture,
+                 "enhanced authentication: CONNECT carries the method and data, each AUTH 0x18 is "
+                 "answered, CONNACK's data reaches the authenticator",
+                 "[session][auth]") {
+    authn.log = &h.rec.log;
+    REQUIRE_FALSE(h.s.connect(h.now));
+    const auto c = h.one().as<ctmqtt::connect>(v5);
+    CHECK(c.properties.get<property_id::authentication_method>() == std::string_view{"SCRAM"});
+    CHECK(text_of(*c.properties.get<property_id::authentication_data>()) == "client-first");
+
+    // Until CONNACK only AUTH or DISCONNECT may go [MQTT-3.1.2-30]
+    ctmqtt::publish p;
+    p.topic = "t";
+    CHECK(h.s.publish(p, h.now).error() == session_errc::not_connected);
+    CHECK(h.s.subscribe(one_subscription, {}, h.now).error() == session_errc::not_connected);
+    const std::string_view filters[] = {"a"};
+    CHECK(h.s.unsubscribe(filters, {}, h.now).error() == session_errc::not_connected);
+    h.s.on_timer(t0 + 60s); // a keep-alive interval: no PINGREQ before CONNACK
+    CHECK(h.s.output().empty());
+
+    for (const char* challenge : {"server-first", "server-second"}) {
+        h.feed(auth_bytes(reason::continue_authentication, "SCRAM", challenge));
+        const auto a = h.one().as<ctmqtt::auth>(v5);
+        CHECK(a.reason_code.value() == 0x18);
+        CHECK(a.properties.get<property_id::authentication_method>() == std::string_view{"SCRAM"});
+        CHECK(text_of(*a.properties.get<property_id::authentication_data>()) ==
+              std::string{"proof:"} + challenge);
+    }
+    CHECK(authn.challenges == std::vector<std::string>{"server-first", "server-second"});
+    CHECK(h.rec.auths == std::vector<std::uint8_t>{0x18, 0x18});
+    // on_auth comes after the authenticator handled the AUTH
+    CHECK(log_index(h.rec.log, "authenticator challenge") < log_index(h.rec.log, "auth "));
+
+    h.feed_packet(auth_connack("SCRAM", "server-final"));
+    CHECK(h.s.current_state() == session::state::connected);
+    CHECK(authn.successes == std::vector<std::string>{"server-final"});
+    REQUIRE(h.rec.connacks.size() == 1);
+    CHECK_FALSE(h.rec.connacks[0]);
+    CHECK(h.rec.closed.empty());
+    CHECK(h.s.output().empty());
+}
+
+TEST_CASE("enhanced authentication: no initial data, or DISCONNECT before CONNACK",
+          "[session][auth]") {
+    test_authenticator authn;
+    authn.first.clear();
+    harness h{auth_options(authn)};
+    REQUIRE_FALSE(h.s.connect(h.now));
+    const auto c = h.one().as<ctmqtt::connect>(v5);
+    CHECK(c.properties.get<property_id::authentication_method>() == std::string_view{"SCRAM"});
+    CHECK_FALSE(c.properties.get<property_id::authentication_data>());
+    CHECK_FALSE(h.s.disconnect()); // DISCONNECT may go before CONNACK [MQTT-3.1.2-30]
+    CHECK(h.one().type == packet_type::disconnect);
+}
+
+TEST_CASE_METHOD(auth_fixture,
+                 "enhanced authentication: the authenticator's refusal ends the connection with "
+                 "DISCONNECT 0x80",
+                 "[session][auth]") {
+    h.start();
+    SECTION("refused challenge") {
+        authn.challenge_error = denied;
+        h.feed(auth_bytes(reason::continue_authentication, "SCRAM", "server-first"));
+        REQUIRE(h.rec.closed.size() == 1);
+        const auto ec = h.rec.closed[0];
+        CHECK(ec == session_errc::authentication_failed);
+        CHECK(ec.message() == "authentication failed: the authenticator rejected the server's "
+                              "AUTH Continue authentication (MQTT 5 §4.12, DISCONNECT 0x80)");
+        CHECK(h.rec.auths.size() == 1); // on_auth still saw it
+        CHECK(h.disconnect_reason() == 0x80);
+    }
+    SECTION("refused CONNACK: on_connack is told, the connection closes") {
+        authn.success_error = denied;
+        h.feed_packet(auth_connack("SCRAM", "bad signature"));
+        REQUIRE(h.rec.connacks.size() == 1);
+        CHECK(h.rec.connacks[0] == session_errc::authentication_failed);
+        CHECK_THAT(h.rec.connacks[0].message(), Catch::Contains("Success (CONNACK or AUTH 0x00)"));
+        REQUIRE(h.rec.closed.size() == 1);
+        CHECK(h.rec.closed[0] == session_errc::authentication_failed);
+        CHECK(h.disconnect_reason() == 0x80);
+    }
+    CHECK(h.s.authenticator_error() == denied);
+    CHECK(h.s.current_state() == session::state::disconnected);
+}
+
+TEST_CASE_METHOD(auth_fixture,
+                 "enhanced authentication: AUTH or CONNACK with another Authentication Method is a "
+                 "protocol error [MQTT-4.12.0-5]",
+                 "[session][auth]") {
+    h.start();
+    std::string what;
+    SECTION("AUTH with another method") {
+        h.feed(auth_bytes(reason::continue_authentication, "PLAIN", "x"));
+        what = "AUTH";
+    }
+    SECTION("AUTH without a method") {
+        h.feed(auth_bytes(reason::continue_authentication, ""));
+        what = "AUTH";
+    }
+    SECTION("CONNACK without the method") {
+        h.feed_packet(connack{});
+        what = "CONNACK";
+    }
+    SECTION("CONNACK with another method") {
+        h.feed_packet(auth_connack("PLAIN"));
+        what = "CONNACK";
+    }
+    REQUIRE(h.rec.closed.size() == 1);
+    const auto ec = h.rec.closed[0];
+    CHECK(ec == session_errc::authentication_method_mismatch);
+    CHECK(ec.message() == "the server's " + what +
+                              " does not carry the Authentication Method of CONNECT "
+                              "[MQTT-4.12.0-5] (protocol error, DISCONNECT 0x82)");
+    CHECK(h.disconnect_reason() == 0x82);
+    CHECK(authn.challenges.empty());
+    CHECK(authn.successes.empty());
+    CHECK(h.rec.auths.empty());
+    CHECK(h.rec.connacks.empty());
+}
+
+TEST_CASE("AUTH, or an Authentication Method in CONNACK, when CONNECT carried none is a "
+          "protocol error [MQTT-4.12.0-6]",
+          "[session][auth]") {
+    harness h{v5};
+    SECTION("AUTH before CONNACK") {
+        h.start();
+        h.feed(auth_bytes(reason::continue_authentication, "SCRAM"));
+        REQUIRE(h.rec.closed.size() == 1);
+        CHECK(h.rec.closed[0] == session_errc::auth_without_method);
+        CHECK(h.rec.closed[0].message() ==
+              "the server sent AUTH, but CONNECT carried no Authentication Method "
+              "[MQTT-4.12.0-6] (protocol error, DISCONNECT 0x82)");
+    }
+    SECTION("AUTH after CONNACK") {
+        h.connect();
+        h.feed(auth_bytes(reason::success, "SCRAM"));
+        REQUIRE(h.rec.closed.size() == 1);
+        CHECK(h.rec.closed[0] == session_errc::auth_without_method);
+    }
+    SECTION("CONNACK with a method") {
+        h.start();
+        h.feed_packet(auth_connack("SCRAM"));
+        REQUIRE(h.rec.closed.size() == 1);
+        CHECK(h.rec.closed[0] == session_errc::auth_without_method);
+        CHECK_THAT(h.rec.closed[0].message(),
+                   Catch::Contains("CONNACK carries an Authentication Method"));
+        CHECK(h.rec.connacks.empty());
+    }
+    CHECK(h.rec.auths.empty());
+    CHECK(h.disconnect_reason() == 0x82);
+}
+
+TEST_CASE_METHOD(auth_fixture,
+                 "enhanced authentication: AUTH outside an exchange is a protocol error",
+                 "[session][auth]") {
+    std::string name;
+    SECTION("Re-authenticate from the server (a client's code, MQTT 5 §3.15.2.1)") {
+        h.start();
+        h.feed(auth_bytes(reason::re_authenticate, "SCRAM"));
+        name = "Re-authenticate (0x19)";
+    }
+    SECTION("Success before CONNACK") {
+        h.start();
+        h.feed(auth_bytes(reason::success, "SCRAM"));
+        name = "Success (0x00)";
+    }
+    SECTION("Continue authentication after CONNACK, no re-authentication started") {
+        h.connect(auth_connack("SCRAM"));
+        h.feed(auth_bytes(reason::continue_authentication, "SCRAM", "x"));
+        name = "Continue authentication (0x18)";
+    }
+    SECTION("Success after CONNACK, no re-authentication started") {
+        h.connect(auth_connack("SCRAM"));
+        h.feed(auth_bytes(reason::success, "SCRAM"));
+        name = "Success (0x00)";
+    }
+    REQUIRE(h.rec.closed.size() == 1);
+    CHECK(h.rec.closed[0] == session_errc::unexpected_auth);
+    CHECK(h.rec.closed[0].message() == "the server sent AUTH " + name +
+                                           " outside an authentication exchange it may end or "
+                                           "continue (MQTT 5 §4.12; protocol error, DISCONNECT "
+                                           "0x82)");
+    CHECK(h.disconnect_reason() == 0x82);
+    CHECK(authn.challenges.empty());
+    CHECK(h.rec.auths.empty());
+}
+
+TEST_CASE_METHOD(
+    auth_fixture,
+    "re-authentication: AUTH 0x19 with the CONNECT's method, challenges answered, AUTH "
+    "0x00 ends it [MQTT-4.12.1-1]",
+    "[session][auth]") {
+    h.connect(auth_connack("SCRAM"));
+    authn.first = "again";
+    CHECK_FALSE(h.s.reauthenticate(h.now));
+    const auto start = h.one().as<ctmqtt::auth>(v5);
+    CHECK(start.reason_code.value() == 0x19);
+    CHECK(start.properties.get<property_id::authentication_method>() == std::string_view{"SCRAM"});
+    CHECK(text_of(*start.properties.get<property_id::authentication_data>()) == "again");
+    const auto busy = h.s.reauthenticate(h.now);
+    CHECK(busy == session_errc::authentication_in_progress);
+    CHECK(busy.message() == "a re-authentication is already in progress (MQTT 5 §4.12.1)");
+    CHECK(h.s.output().empty());
+
+    // other packets keep flowing meanwhile (MQTT 5 §4.12.1)
+    const auto id = h.publish("t", qos::at_least_once);
+    CHECK(h.one().type == packet_type::publish);
+    h.feed(ack_bytes<packet_type::puback>(id, 0, v5));
+
+    h.feed(auth_bytes(reason::continue_authentication, "SCRAM", "c2"));
+    const auto answer = h.one().as<ctmqtt::auth>(v5);
+    CHECK(answer.reason_code.value() == 0x18);
+    CHECK(text_of(*answer.properties.get<property_id::authentication_data>()) == "proof:c2");
+    CHECK(h.rec.reauthenticated.empty());
+
+    h.feed(auth_bytes(reason::success, "SCRAM", "welcome back"));
+    CHECK(authn.successes.back() == "welcome back");
+    REQUIRE(h.rec.reauthenticated.size() == 1);
+    CHECK_FALSE(h.rec.reauthenticated[0]);
+    CHECK(h.rec.auths == std::vector<std::uint8_t>{0x18, 0x00});
+    CHECK(log_index(h.rec.log, "auth ") < log_index(h.rec.log, "reauthenticated"));
+    CHECK(h.s.output().empty());
+    CHECK(h.s.current_state() == session::state::connected);
+    CHECK_FALSE(h.s.reauthenticate(h.now)); // and again
+    CHECK(h.one().as<ctmqtt::auth>(v5).reason_code.value() == 0x19);
+    CHECK(h.rec.closed.empty());
+}
+
+TEST_CASE_METHOD(auth_fixture,
+                 "re-authentication that fails ends the connection and is reported [MQTT-4.12.1-2]",
+                 "[session][auth]") {
+    h.connect(auth_connack("SCRAM"));
+    REQUIRE_FALSE(h.s.reauthenticate(h.now));
+    h.out();
+    std::error_code expected;
+    SECTION("the authenticator rejects AUTH 0x00") {
+        authn.success_error = denied;
+        h.feed(auth_bytes(reason::success, "SCRAM", "forged"));
+        expected = make_error_code(session_errc::authentication_failed, 2);
+        CHECK(h.disconnect_reason() == 0x80);
+    }
+    SECTION("the authenticator rejects a challenge") {
+        authn.challenge_error = denied;
+        h.feed(auth_bytes(reason::continue_authentication, "SCRAM", "odd"));
+        expected = make_error_code(session_errc::authentication_failed, 1);
+        CHECK(h.disconnect_reason() == 0x80);
+    }
+    SECTION("the server disconnects") {
+        h.feed(disconnect_bytes(reason::not_authorized));
+        expected = make_error_code(session_errc::server_disconnected, 0x87);
+        CHECK(h.rec.server_disconnects.size() == 1);
+        CHECK(h.s.output().empty());
+    }
+    SECTION("the connection is lost") {
+        h.s.connection_lost();
+        expected = make_error_code(session_errc::connection_lost);
+    }
+    REQUIRE(h.rec.reauthenticated.size() == 1);
+    CHECK(h.rec.reauthenticated[0] == expected);
+    REQUIRE(h.rec.closed.size() == 1);
+    CHECK(h.rec.closed[0] == expected);
+    CHECK(log_index(h.rec.log, "reauthenticated") < log_index(h.rec.log, "closed"));
+    CHECK(h.s.current_state() == session::state::disconnected);
+}
+
+TEST_CASE("reauthenticate(): only while connected, with the authenticator that made CONNECT",
+          "[session][auth]") {
+    test_authenticator authn;
+    SECTION("not connected, or still connecting") {
+        harness h{auth_options(authn)};
+        CHECK(h.s.reauthenticate(h.now) == session_errc::not_connected);
+        h.start();
+        CHECK(h.s.reauthenticate(h.now) == session_errc::not_connected);
+        CHECK(h.s.output().empty());
+    }
+    SECTION("no authenticator; and no AUTH at all without a method in CONNECT") {
+        harness h{v5};
+        h.connect();
+        const auto ec = h.s.reauthenticate(h.now);
+        CHECK(ec == session_errc::reauthentication_unavailable);
+        CHECK(ec.message() == "re-authentication needs the authenticator whose Authentication "
+                              "Method CONNECT carried [MQTT-4.12.1-1]");
+        ctmqtt::auth a;
+        a.reason_code = reason::re_authenticate;
+        a.properties.set<property_id::authentication_method>(std::string_view{"SCRAM"});
+        const auto refused = h.s.send_auth(a, h.now);
+        CHECK(refused == session_errc::reauthentication_unavailable);
+        CHECK(refused.message() == "AUTH may only be sent when CONNECT carried an Authentication "
+                                   "Method [MQTT-4.12.0-7]");
+        CHECK(h.s.output().empty());
+    }
+    SECTION("MQTT 3.1.1: the authenticator is not used") {
+        harness h{auth_options(authn, v4)};
+        REQUIRE_FALSE(h.s.connect(h.now));
+        CHECK(h.one().as<ctmqtt::connect>(v4).properties.empty());
+        h.feed_packet(connack{});
+        REQUIRE(h.s.current_state() == session::state::connected);
+        CHECK(authn.successes.empty());
+        CHECK(h.s.reauthenticate(h.now) == session_errc::reauthentication_unavailable);
+    }
+}
+
+TEST_CASE_METHOD(auth_fixture,
+                 "the authenticator's initial data error is returned and nothing is sent",
+                 "[session][auth]") {
+    SECTION("connect()") {
+        authn.initial_error = denied;
+        CHECK(h.s.connect(h.now) == denied);
+        CHECK(h.s.output().empty());
+        CHECK(h.s.current_state() == session::state::disconnected);
+    }
+    SECTION("reauthenticate()") {
+        h.connect(auth_connack("SCRAM"));
+        authn.initial_error = denied;
+        CHECK(h.s.reauthenticate(h.now) == denied);
+        CHECK(h.s.reauthenticate(h.now) == denied); // nothing started
+        CHECK(h.s.output().empty());
+        CHECK(h.s.current_state() == session::state::connected);
+    }
+}
+
+// ---------------------------------------------------------------- Clean Start and Session Present
+
+TEST_CASE("Clean Start 1 discards the client's session state at connect() [MQTT-3.1.2-4]",
+          "[session]") {
+    const auto v = GENERATE(v4, v5);
+    INFO(to_string(v));
+    auto o = options_for(v);
+    SECTION("republished as new messages; pending PUBREL finished; inbound QoS 2 forgotten") {
+        harness h{o};
+        h.connect();
+        h.s.set_clean_start(false);
+        const auto q1 = h.publish("t", qos::at_least_once, "one");
+        const auto q2 = h.publish("t", qos::exactly_once, "two");
+        h.feed(ack_bytes<packet_type::pubrec>(q2, 0, v));
+        const auto q3 = h.publish("t", qos::exactly_once, "three");
+        h.feed(publish_bytes("in", qos::exactly_once, 7, v));
+        h.out();
+        // a resume marks the PUBLISHes DUP ...
+        h.reconnect(resumed());
+        CHECK(h.out().size() == 3);
+        // ... then the client starts clean
+        h.s.connection_lost();
+        h.s.set_clean_start(true);
+        REQUIRE_FALSE(h.s.connect(h.now));
+        REQUIRE(h.rec.done.size() == 1); // at connect(), before any CONNACK
+        CHECK(h.rec.done[0] == std::pair{q2, std::error_code{}});
+        CHECK(h.s.publishes_in_flight() == 2);
+        const auto c = h.one().as<ctmqtt::connect>(v);
+        CHECK(c.clean_start);
+        h.feed_packet(connack{});
+        auto out = h.out();
+        REQUIRE(out.size() == 2);
+        const auto p1 = out[0].as<ctmqtt::publish>(v);
+        const auto p3 = out[1].as<ctmqtt::publish>(v);
+        CHECK(p1.packet_id == q1);
+        CHECK_FALSE(p1.dup);
+        CHECK(p3.packet_id == q3);
+        CHECK_FALSE(p3.dup);
+        h.feed(publish_bytes("in", qos::exactly_once, 7, v, true));
+        CHECK(h.rec.messages.size() == 2); // a new message in a new session
+    }
+    SECTION("failed with session_expired when republish_after_session_loss is off") {
+        o.republish_after_session_loss = false;
+        harness h{o};
+        h.connect();
+        const auto q1 = h.publish("t", qos::at_least_once);
+        const auto q2 = h.publish("t", qos::exactly_once);
+        const auto q3 = h.publish("t", qos::exactly_once);
+        h.feed(ack_bytes<packet_type::pubrec>(q2, 0, v));
+        h.out();
+        h.s.connection_lost();
+        REQUIRE_FALSE(h.s.connect(h.now));
+        REQUIRE(h.rec.done.size() == 3); // in resend order: q1, q3, then q2's PUBREL
+        CHECK(h.rec.done[0] == std::pair{q1, make_error_code(session_errc::session_expired)});
+        CHECK(h.rec.done[1] == std::pair{q3, make_error_code(session_errc::session_expired)});
+        CHECK(h.rec.done[2] == std::pair{q2, std::error_code{}});
+        CHECK(h.s.publishes_in_flight() == 0);
+        h.out();
+        h.feed_packet(connack{});
+        CHECK(h.s.output().empty());
+    }
+}
+
+TEST_CASE("Session Present 1 answering Clean Start 1 is a protocol error [MQTT-3.2.2-4]",
+          "[session]") {
+    for (auto v : {v4, v5}) {
+        INFO(to_string(v));
+        harness h{v};
+        h.start();
+        connack ack;
+        ack.session_present = true;
+        h.feed_packet(ack);
+        REQUIRE(h.rec.closed.size() == 1);
+        const auto ec = h.rec.closed[0];
+        CHECK(ec == session_errc::session_present_unexpected);
+        CHECK(ec.message() ==
+              "the server answered Clean Start 1 with Session Present 1, but the client has no "
+              "session state [MQTT-3.2.2-4] [MQTT-3.2.2-2] (3.1.1: [MQTT-3.2.2-1]; protocol "
+              "error, DISCONNECT 0x82)");
+        CHECK(h.rec.connacks.empty());
+        CHECK(h.s.current_state() == session::state::disconnected);
+        if (v == v5)
+            CHECK(h.disconnect_reason() == 0x82);
+        else
+            CHECK(h.s.output().empty());
+
+        // with Clean Start 0, Session Present 1 is the server's session resumed
+        h.s.set_clean_start(false);
+        h.start();
+        h.feed_packet(ack);
+        CHECK(h.s.current_state() == session::state::connected);
+    }
+}
+
+// ---------------------------------------------------------------- flow control
+
+TEST_CASE("resumption resends no more PUBLISHes than the new Receive Maximum; the rest follow "
+          "acknowledgements, in order, before new messages [MQTT-3.3.4-7]",
+          "[session]") {
+    harness h{v5};
+    h.connect();
+    h.s.set_clean_start(false);
+    const auto a = h.publish("t", qos::at_least_once, "a");
+    const auto b = h.publish("t", qos::at_least_once, "b");
+    const auto r = h.publish("t", qos::exactly_once, "r");
+    h.feed(ack_bytes<packet_type::pubrec>(r, 0, v5)); // r: PUBREL pending, after b in order
+    const auto c = h.publish("t", qos::at_least_once, "c");
+    const auto d = h.publish("t", qos::at_least_once, "d");
+    h.out();
+    auto ack = resumed();
+    ack.properties.set<property_id::receive_maximum>(std::uint16_t{3});
+    h.reconnect(ack);
+
+    const auto payloads = [&](const std::vector<sent>& packets) {
+        std::vector<std::string> r;
+        for (const auto& p : packets)
+            r.push_back(p.type == packet_type::pubrel
+                            ? "PUBREL " + std::to_string(p.as<pubrel>(v5).packet_id)
+                            : text_of(p.as<ctmqtt::publish>(v5).payload));
+        return r;
+    };
+    // the PUBREL is not held back, but holds its place in the quota
+    CHECK(payloads(h.out()) == std::vector<std::string>{"a", "b", "PUBREL " + std::to_string(r)});
+    CHECK(h.s.publishes_in_flight() == 5);
+    ctmqtt::publish p;
+    p.topic = "t";
+    p.qos = qos::at_least_once;
+    CHECK(h.s.publish(p, h.now).error() == session_errc::send_quota_exhausted);
+
+    h.feed(ack_bytes<packet_type::puback>(a, 0, v5));
+    auto o = h.out();
+    REQUIRE(o.size() == 1);
+    CHECK(text_of(o[0].as<ctmqtt::publish>(v5).payload) == "c");
+    CHECK(o[0].as<ctmqtt::publish>(v5).dup);
+    CHECK(h.s.publish(p, h.now).error() == session_errc::send_quota_exhausted); // d waits
+    h.feed(ack_bytes<packet_type::pubcomp>(r, 0, v5));
+    CHECK(payloads(h.out()) == std::vector<std::string>{"d"});
+    CHECK(h.s.publish(p, h.now).error() == session_errc::send_quota_exhausted); // b, c, d: 3
+    h.feed(ack_bytes<packet_type::puback>(b, 0, v5));
+    CHECK(h.out().empty());
+    CHECK(h.s.publish(p, h.now)); // quota again
+    h.feed(ack_bytes<packet_type::puback>(c, 0, v5));
+    h.feed(ack_bytes<packet_type::puback>(d, 0, v5));
+    CHECK(h.rec.done.size() == 5);
+    CHECK(h.rec.closed.size() == 1); // the connection lost before the resume
+}
+
+TEST_CASE("resumption under Receive Maximum, lost again while messages were held back: the "
+          "next resume sends them",
+          "[session]") {
+    harness h{v5};
+    h.connect();
+    h.s.set_clean_start(false);
+    std::vector<std::uint16_t> ids;
+    for (const char* m : {"a", "b", "c"})
+        ids.push_back(h.publish("t", qos::at_least_once, m));
+    h.out();
+    auto ack = resumed();
+    for (const std::uint16_t maximum : {std::uint16_t{1}, std::uint16_t{65'535}}) {
+        ack.properties.set<property_id::receive_maximum>(maximum);
+        h.reconnect(ack);
+        CHECK(h.out().size() == (maximum == 1 ? 1u : 3u));
+    }
+    for (const auto id : ids)
+        h.feed(ack_bytes<packet_type::puback>(id, 0, v5));
+    CHECK(h.rec.done.size() == 3);
+    CHECK(h.s.publishes_in_flight() == 0);
+    CHECK(h.publish("t", qos::at_least_once) != 0);
+    CHECK(h.rec.closed.size() == 2);
+}
+
+TEST_CASE("resumption under Receive Maximum: a held-back message that expires is reported, the "
+          "next goes instead",
+          "[session]") {
+    harness h{v5};
+    h.connect();
+    h.s.set_clean_start(false);
+    publish_properties expiring;
+    expiring.set<property_id::message_expiry_interval>(10u);
+    const auto a = h.publish("t", qos::at_least_once, "a");
+    const auto b = h.publish("t", qos::at_least_once, "b", expiring);
+    h.publish("t", qos::at_least_once, "c");
+    h.out();
+    h.now += 1s;
+    auto ack = resumed();
+    ack.properties.set<property_id::receive_maximum>(std::uint16_t{1});
+    h.reconnect(ack);
+    CHECK(text_of(h.one().as<ctmqtt::publish>(v5).payload) == "a");
+    h.now += 20s;
+    h.feed(ack_bytes<packet_type::puback>(a, 0, v5));
+    CHECK(text_of(h.one().as<ctmqtt::publish>(v5).payload) == "c");
+    REQUIRE(h.rec.done.size() == 2);
+    CHECK(h.rec.done[0].first == a);
+    CHECK(h.rec.done[1] == std::pair{b, make_error_code(session_errc::message_expired)});
+}
+
+TEST_CASE("a used-up send quota delays no packet but PUBLISH [MQTT-3.3.4-8]", "[session]") {
+    auto o = options_for(v5);
+    o.connect.keep_alive = 10;
+    harness h{o};
+    connack ack;
+    ack.properties.set<property_id::receive_maximum>(std::uint16_t{1});
+    h.connect(ack);
+    h.publish("t", qos::exactly_once);
+    h.out();
+    ctmqtt::publish p;
+    p.topic = "t";
+    p.qos = qos::at_least_once;
+    REQUIRE(h.s.publish(p, h.now).error() == session_errc::send_quota_exhausted);
+
+    REQUIRE(h.s.subscribe(one_subscription, {}, h.now));
+    CHECK(h.one().type == packet_type::subscribe);
+    const std::string_view filters[] = {"a"};
+    REQUIRE(h.s.unsubscribe(filters, {}, h.now));
+    CHECK(h.one().type == packet_type::unsubscribe);
+    h.feed(publish_bytes("in", qos::at_least_once, 3, v5));
+    CHECK(h.one().type == packet_type::puback);
+    h.feed(publish_bytes("in", qos::exactly_once, 4, v5));
+    CHECK(h.one().type == packet_type::pubrec);
+    h.feed(ack_bytes<packet_type::pubrel>(4, 0, v5));
+    CHECK(h.one().type == packet_type::pubcomp);
+    h.s.on_timer(h.now + 10s);
+    CHECK(h.one().type == packet_type::pingreq);
+    CHECK_FALSE(h.s.disconnect());
+    CHECK(h.one().type == packet_type::disconnect);
+}
+
+// ---------------------------------------------------------------- SUBACK / UNSUBACK counts
+
+TEST_CASE("SUBACK and UNSUBACK must carry one reason code per topic filter [MQTT-3.8.4-6] "
+          "[MQTT-3.11.3-1]",
+          "[session]") {
+    const subscription two[] = {{"a", qos::at_least_once}, {"b", qos::exactly_once}};
+    for (auto v : {v4, v5}) {
+        // SUBACKs for identifier 1 with one and with three codes
+        for (const char* bytes : {v == v5 ? "90 04 00 01 00 01" : "90 03 00 01 01",
+                                  v == v5 ? "90 06 00 01 00 00 01 02" : "90 05 00 01 00 01 02"}) {
+            INFO(to_string(v) << " " << bytes);
+            harness h{v};
+            h.connect();
+            REQUIRE(*h.s.subscribe(two, {}, h.now) == 1);
+            h.out();
+            h.feed_hex(bytes);
+            CHECK(h.rec.subacks.empty());
+            REQUIRE(h.rec.closed.size() == 1);
+            CHECK(h.rec.closed[0] == session_errc::reason_code_count_mismatch);
+            CHECK(h.rec.closed[0].message() ==
+                  "the server's SUBACK does not carry one reason code per topic filter of the "
+                  "SUBSCRIBE [MQTT-3.8.4-6] [MQTT-3.9.3-1] (3.1.1: [MQTT-3.8.4-5]; protocol "
+                  "error, DISCONNECT 0x82)");
+            if (v == v5)
+                CHECK(h.disconnect_reason() == 0x82);
+            else
+                CHECK(h.s.output().empty());
+        }
+        harness h{v};
+        h.connect();
+        REQUIRE(*h.s.subscribe(two, {}, h.now) == 1);
+        h.feed_hex(v == v5 ? "90 05 00 01 00 01 02" : "90 04 00 01 01 02");
+        CHECK(h.rec.subacks == std::vector<std::uint16_t>{1});
+        CHECK(h.rec.closed.empty());
+    }
+    SECTION("UNSUBACK (5.0)") {
+        harness h{v5};
+        h.connect();
+        const std::string_view filters[] = {"a"};
+        REQUIRE(*h.s.unsubscribe(filters, {}, h.now) == 1);
+        h.out();
+        h.feed_hex("B0 05 00 01 00 00 00");
+        CHECK(h.rec.unsubacks.empty());
+        REQUIRE(h.rec.closed.size() == 1);
+        CHECK(h.rec.closed[0] == session_errc::reason_code_count_mismatch);
+        CHECK(h.rec.closed[0].message() ==
+              "the server's UNSUBACK does not carry one reason code per topic filter of the "
+              "UNSUBSCRIBE [MQTT-3.11.3-1] (protocol error, DISCONNECT 0x82)");
+        CHECK(h.disconnect_reason() == 0x82);
+    }
+}
+
+// ---------------------------------------------------------------- user-given properties
+
+TEST_CASE("DISCONNECT and AUTH leave out the Reason String, then the User Properties, above "
+          "the server's Maximum Packet Size [MQTT-3.14.2-3] [MQTT-3.14.2-4] [MQTT-3.15.2-2] "
+          "[MQTT-3.15.2-3]",
+          "[session]") {
+    const std::string long_text(40, 'r');
+    const string_pair small[] = {{"k", "v"}};
+    const string_pair big[] = {{"key", std::string_view{long_text}}};
+    const auto with = [&](std::span<const string_pair> users, std::string_view reason_string) {
+        disconnect_properties p;
+        if (!users.empty())
+            p.set<property_id::user_property>(users);
+        if (!reason_string.empty())
+            p.set<property_id::reason_string>(reason_string);
+        return p;
+    };
+    connack ack;
+    ack.properties.set<property_id::maximum_packet_size>(30u);
+    harness h{v5};
+    h.connect(ack);
+    SECTION("everything fits") {
+        REQUIRE_FALSE(h.s.disconnect(reason::disconnect_with_will_message, with(small, "bye")));
+        const auto d = h.one().as<ctmqtt::disconnect>(v5);
+        CHECK(d.reason_code.value() == 0x04);
+        CHECK(d.properties.get<property_id::reason_string>() == std::string_view{"bye"});
+        CHECK(d.properties.get<property_id::user_property>().size() == 1);
+    }
+    SECTION("the Reason String goes first") {
+        REQUIRE_FALSE(h.s.disconnect(reason::disconnect_with_will_message, with(small, long_text)));
+        const auto d = h.one().as<ctmqtt::disconnect>(v5);
+        CHECK(d.reason_code.value() == 0x04);
+        CHECK_FALSE(d.properties.get<property_id::reason_string>());
+        CHECK(d.properties.get<property_id::user_property>().size() == 1);
+    }
+    SECTION("then the User Properties") {
+        REQUIRE_FALSE(h.s.disconnect(reason::disconnect_with_will_message, with(big, "bye")));
+        const auto d = h.one();
+        CHECK(d.bytes.size() <= 30);
+        CHECK(d.as<ctmqtt::disconnect>(v5).reason_code.value() == 0x04);
+        CHECK(d.as<ctmqtt::disconnect>(v5).properties.empty());
+    }
+}
+
+TEST_CASE("send_auth leaves out the Reason String above the server's Maximum Packet Size "
+          "[MQTT-3.15.2-2]",
+          "[session][auth]") {
+    auto o = options_for(v5);
+    o.connect.properties.set<property_id::authentication_method>(std::string_view{"M"});
+    harness h{o};
+    auto ack = auth_connack("M");
+    ack.properties.set<property_id::maximum_packet_size>(20u);
+    h.connect(ack);
+    const std::string long_text(40, 'r');
+    ctmqtt::auth a;
+    a.reason_code = reason::re_authenticate;
+    a.properties.set<property_id::authentication_method>(std::string_view{"M"});
+    a.properties.set<property_id::reason_string>(std::string_view{long_text});
+    REQUIRE_FALSE(h.s.send_auth(a, h.now));
+    const auto sent_auth = h.one().as<ctmqtt::auth>(v5);
+    CHECK(sent_auth.reason_code.value() == 0x19);
+    CHECK(sent_auth.properties.get<property_id::authentication_method>() == std::string_view{"M"});
+    CHECK_FALSE(sent_auth.properties.get<property_id::reason_string>());
+}
+
+// ---------------------------------------------------------------- persistent session state
+
+TEST_CASE("the store hooks follow every in-flight change; for_each_in_flight lists them in "
+          "resend order",
+          "[session][store]") {
+    harness h{v5};
+    h.connect();
+    h.publish("t", qos::at_most_once);
+    const auto x = h.publish("t", qos::at_least_once, "x");
+    const auto y = h.publish("t", qos::exactly_once, "y");
+    const auto z = h.publish("t", qos::at_least_once, "z");
+    const auto written = h.out();
+    REQUIRE(written.size() == 4);
+    CHECK(h.rec.store[x].packet == written[1].bytes);
+    CHECK_FALSE(h.rec.store[x].pubrel);
+    h.feed(ack_bytes<packet_type::pubrec>(y, 0, v5)); // y's PUBREL is now the newest
+    CHECK(h.rec.store[y].pubrel);
+    CHECK(h.rec.store[y].packet.empty());
+    REQUIRE(h.s.subscribe(one_subscription, {}, h.now)); // not stored
+    h.out();
+
+    std::vector<std::string> listed;
+    h.s.for_each_in_flight([&](const in_flight_packet& p) {
+        listed.push_back(std::to_string(p.packet_id) + (p.pubrel ? " pubrel" : " publish") +
+                         (p.packet.empty()
+                              ? ""
+                              : " " + text_of(decode<ctmqtt::publish>(p.packet, v5)->payload)));
+    });
+    CHECK(listed == std::vector<std::string>{std::to_string(x) + " publish x",
+                                             std::to_string(z) + " publish z",
+                                             std::to_string(y) + " pubrel"});
+
+    h.feed(ack_bytes<packet_type::puback>(x, 0, v5));
+    h.feed(ack_bytes<packet_type::pubcomp>(y, 0, v5));
+    h.feed(ack_bytes<packet_type::puback>(z, 0x80, v5)); // refused: released too
+    CHECK(h.rec.store.empty());
+    const auto id = [](std::uint16_t n) { return std::to_string(n); };
+    CHECK(h.rec.store_log == std::vector<std::string>{"stored " + id(x), "stored " + id(y),
+                                                      "stored " + id(z), "pubrel " + id(y),
+                                                      "released " + id(x), "released " + id(y),
+                                                      "released " + id(z)});
+
+    h.rec.store_log.clear();
+    h.feed(publish_bytes("in", qos::exactly_once, 300, v5));
+    h.feed(publish_bytes("in", qos::exactly_once, 7, v5));
+    h.feed(publish_bytes("in", qos::exactly_once, 7, v5, true)); // a resend: no change
+    h.feed(publish_bytes("in", qos::exactly_once, 8, v5));
+    h.feed(ack_bytes<packet_type::pubrel>(8, 0, v5));
+    std::vector<std::uint16_t> inbound;
+    h.s.for_each_inbound_qos2([&](std::uint16_t n) { inbound.push_back(n); });
+    CHECK(inbound == std::vector<std::uint16_t>{7, 300});
+    // Clean Start 1 forgets them
+    h.s.connection_lost();
+    REQUIRE_FALSE(h.s.connect(h.now));
+    CHECK(h.rec.store_log == std::vector<std::string>{"inbound 300", "inbound 7", "inbound 8",
+                                                      "inbound done 8", "inbound done 7",
+                                                      "inbound done 300"});
+    inbound.clear();
+    h.s.for_each_inbound_qos2([&](std::uint16_t n) { inbound.push_back(n); });
+    CHECK(inbound.empty());
+}
+
+TEST_CASE("a session restored from another's saved state resumes it", "[session][store]") {
+    for (auto v : {v4, v5}) {
+        INFO(to_string(v));
+        // the first process
+        harness first{v};
+        first.connect();
+        const auto q1 = first.publish("t", qos::at_least_once, "one");
+        const auto q2 = first.publish("t", qos::exactly_once, "two");
+        const auto q3 = first.publish("t", qos::exactly_once, "three");
+        first.feed(ack_bytes<packet_type::pubrec>(q2, 0, v));
+        first.feed(publish_bytes("in", qos::exactly_once, 9, v));
+        first.out();
+        struct saved {
+            std::uint16_t id;
+            bool pubrel;
+            std::vector<std::byte> packet;
+        };
+        std::vector<saved> in_flight;
+        first.s.for_each_in_flight([&](const in_flight_packet& p) {
+            in_flight.push_back({p.packet_id, p.pubrel, {p.packet.begin(), p.packet.end()}});
+        });
+        std::vector<std::uint16_t> inbound;
+        first.s.for_each_inbound_qos2([&](std::uint16_t id) { inbound.push_back(id); });
+        REQUIRE(in_flight.size() == 3);
+        REQUIRE(inbound == std::vector<std::uint16_t>{9});
+
+        // the next process
+        auto o = options_for(v);
+        o.connect.clean_start = false;
+        harness second{o};
+        for (const auto& p : in_flight)
+            REQUIRE_FALSE(second.s.restore_in_flight(p.id, p.pubrel, bytes_view{p.packet}));
+        for (const auto id : inbound)
+            second.s.restore_inbound_qos2(id);
+        CHECK(second.s.publishes_in_flight() == 3);
+        REQUIRE_FALSE(second.s.connect(second.now));
+        CHECK_FALSE(second.one().as<ctmqtt::connect>(v).clean_start);
+        connack ack;
+        ack.session_present = true;
+        second.feed_packet(ack);
+        auto o2 = second.out();
+        REQUIRE(o2.size() == 3);
+        const auto p1 = o2[0].as<ctmqtt::publish>(v);
+        const auto p3 = o2[1].as<ctmqtt::publish>(v);
+        CHECK(p1.packet_id == q1);
+        CHECK(p1.dup);
+        CHECK(text_of(p1.payload) == "one");
+        CHECK(p3.packet_id == q3);
+        CHECK(p3.dup);
+        CHECK(text_of(p3.payload) == "three");
+        REQUIRE(o2[2].type == packet_type::pubrel);
+        CHECK(o2[2].as<pubrel>(v).packet_id == q2);
+
+        // the server's resend of the inbound message is not delivered again
+        second.feed(publish_bytes("in", qos::exactly_once, 9, v, true));
+        CHECK(second.rec.messages.empty());
+        CHECK(second.one().type == packet_type::pubrec);
+        // a new message gets an identifier not in use
+        const auto fresh = second.publish("t", qos::at_least_once, "new");
+        CHECK(fresh != q1);
+        CHECK(fresh != q2);
+        CHECK(fresh != q3);
+        second.out();
+        // the acknowledgements finish them on the new handler
+        second.feed(ack_bytes<packet_type::puback>(q1, 0, v));
+        second.feed(ack_bytes<packet_type::pubcomp>(q2, 0, v));
+        second.feed(ack_bytes<packet_type::pubrec>(q3, 0, v));
+        CHECK(second.one().type == packet_type::pubrel);
+        second.feed(ack_bytes<packet_type::pubcomp>(q3, 0, v));
+        second.feed(ack_bytes<packet_type::puback>(fresh, 0, v));
+        REQUIRE(second.rec.done.size() == 4);
+        for (const auto& [id, ec] : second.rec.done)
+            CHECK_FALSE(ec);
+        CHECK(second.s.publishes_in_flight() == 0);
+        CHECK(second.rec.closed.empty());
+    }
+}
+
+TEST_CASE("restore_in_flight refuses what it cannot resume", "[session][store]") {
+    harness h{v5};
+    const auto valid = publish_bytes("t", qos::at_least_once, 5, v5);
+    const auto refused = [](std::error_code ec, const char* why) {
+        CHECK(ec == session_errc::restore_refused);
+        CHECK(ec.message() == std::string{"cannot restore the in-flight packet: "} + why);
+    };
+    refused(h.s.restore_in_flight(0, true, {}), "packet identifier 0 [MQTT-2.2.1-3]");
+    REQUIRE_FALSE(h.s.restore_in_flight(5, false, bytes_view{valid}));
+    refused(h.s.restore_in_flight(5, false, bytes_view{valid}),
+            "the packet identifier is already in flight");
+    refused(h.s.restore_in_flight(5, true, {}), "the packet identifier is already in flight");
+    const auto qos0 = publish_bytes("t", qos::at_most_once, 0, v5);
+    refused(h.s.restore_in_flight(6, false, bytes_view{qos0}),
+            "the packet is not a QoS 1/2 PUBLISH with that packet identifier");
+    const auto other_id = publish_bytes("t", qos::exactly_once, 7, v5);
+    refused(h.s.restore_in_flight(8, false, bytes_view{other_id}),
+            "the packet is not a QoS 1/2 PUBLISH with that packet identifier");
+    ctmqtt::publish aliased;
+    aliased.topic = "t";
+    aliased.qos = qos::at_least_once;
+    aliased.packet_id = 9;
+    aliased.properties.set<property_id::topic_alias>(std::uint16_t{1});
+    refused(h.s.restore_in_flight(9, false, bytes_view{bytes_of(aliased, v5)}),
+            "the PUBLISH has a Topic Alias or no topic, which a new connection cannot resolve "
+            "[MQTT-3.3.2-7]");
+    // not a PUBLISH, or malformed: the codec's error
+    const auto ec = h.s.restore_in_flight(10, false, bytes_view{hex("40 02 00 0A")});
+    CHECK(ec.category() == codec_category());
+    const auto cut = h.s.restore_in_flight(11, false, bytes_view{valid}.first(4));
+    CHECK(cut.category() == codec_category());
+    CHECK(h.s.publishes_in_flight() == 1);
+
+    h.connect(); // Clean Start 1: the restored message goes again as a new one
+    refused(h.s.restore_in_flight(12, true, {}),
+            "session state is restored only while disconnected");
 }

@@ -39,10 +39,21 @@ enum class session_errc : std::uint8_t {
     subscription_identifiers_not_supported,
     shared_subscriptions_not_supported,
     wildcard_subscriptions_not_supported,
-    authentication_failed, ///< an AUTH exchange the authenticator rejected
+    authentication_failed, ///< the authenticator rejected the server; detail: 1 challenge, 2
+                           ///< success
     session_expired,       ///< the server has no session (Session Present 0) and kept none of ours
     subscription_identifier_in_publish, ///< a client's PUBLISH carried a Subscription Identifier
-    outbound_topic_alias_invalid,       ///< a Topic Alias above the server's Topic Alias Maximum
+    outbound_topic_alias_invalid, ///< a Topic Alias above the server's maximum (detail 0) or unset
+                                  ///< (1)
+    session_present_unexpected,   ///< Session Present 1 answering Clean Start 1
+    reason_code_count_mismatch,   ///< SUBACK/UNSUBACK without one code per filter; detail: type
+    auth_without_method, ///< AUTH, or a CONNACK method, though CONNECT had none; detail: type
+    authentication_method_mismatch, ///< AUTH/CONNACK without CONNECT's method; detail: type
+    unexpected_auth,              ///< AUTH outside an authentication exchange; detail: reason code
+    reauthentication_unavailable, ///< no authenticator (detail 0) or method (1) in CONNECT
+    authentication_in_progress,   ///< reauthenticate() while one is under way
+    restore_refused,              ///< restore_in_flight() refused; detail: why (1-5)
+    session_expiry_in_server_disconnect, ///< the server's DISCONNECT set Session Expiry Interval
 };
 
 namespace detail {
@@ -65,7 +76,8 @@ inline std::string session_rule_message(session_errc e, unsigned value) {
     case session_errc::not_connected: return "not connected";
     case session_errc::already_connecting: return "a connection is already open or being opened";
     case session_errc::keep_alive_timeout:
-        return "no packet from the server within 1.5 times the keep alive (MQTT 5 §3.1.2.10)";
+        return "no packet from the server within 1.5 times the keep alive: connection closed "
+               "(MQTT 5 §3.1.2.10)";
     case session_errc::server_disconnected:
         return "the server disconnected: " +
                std::string{to_string(packet_type::disconnect, static_cast<std::uint8_t>(value))} +
@@ -113,11 +125,76 @@ inline std::string session_rule_message(session_errc e, unsigned value) {
         return "the server does not support shared subscriptions (MQTT 5 §3.2.2.3.13)";
     case session_errc::wildcard_subscriptions_not_supported:
         return "the server does not support wildcard subscriptions (MQTT 5 §3.2.2.3.11)";
-    case session_errc::authentication_failed: return "authentication failed (AUTH)";
+    case session_errc::authentication_failed:
+        switch (value) {
+        case 1:
+            return "authentication failed: the authenticator rejected the server's AUTH Continue "
+                   "authentication (MQTT 5 §4.12, DISCONNECT 0x80)";
+        case 2:
+            return "authentication failed: the authenticator rejected the server's Success "
+                   "(CONNACK or AUTH 0x00) (MQTT 5 §4.12, DISCONNECT 0x80)";
+        default: return "authentication failed (AUTH)";
+        }
     case session_errc::subscription_identifier_in_publish:
         return "a client's PUBLISH must not carry a Subscription Identifier [MQTT-3.3.4-6]";
     case session_errc::outbound_topic_alias_invalid:
+        if (value == 1)
+            return "Topic Alias with an empty topic, but this connection never set that alias "
+                   "(MQTT 5 §3.3.2.3.4)";
         return "Topic Alias above the server's Topic Alias Maximum [MQTT-3.3.2-9] [MQTT-3.2.2-18]";
+    case session_errc::session_present_unexpected:
+        return "the server answered Clean Start 1 with Session Present 1, but the client has no "
+               "session state [MQTT-3.2.2-4] [MQTT-3.2.2-2] (3.1.1: [MQTT-3.2.2-1]; protocol "
+               "error, DISCONNECT 0x82)";
+    case session_errc::reason_code_count_mismatch:
+        if (static_cast<packet_type>(value) == packet_type::unsuback)
+            return "the server's UNSUBACK does not carry one reason code per topic filter of the "
+                   "UNSUBSCRIBE [MQTT-3.11.3-1] (protocol error, DISCONNECT 0x82)";
+        return "the server's SUBACK does not carry one reason code per topic filter of the "
+               "SUBSCRIBE [MQTT-3.8.4-6] [MQTT-3.9.3-1] (3.1.1: [MQTT-3.8.4-5]; protocol error, "
+               "DISCONNECT 0x82)";
+    case session_errc::auth_without_method:
+        if (static_cast<packet_type>(value) == packet_type::connack)
+            return "the server's CONNACK carries an Authentication Method, but CONNECT carried "
+                   "none [MQTT-4.12.0-6] (protocol error, DISCONNECT 0x82)";
+        return "the server sent AUTH, but CONNECT carried no Authentication Method "
+               "[MQTT-4.12.0-6] (protocol error, DISCONNECT 0x82)";
+    case session_errc::authentication_method_mismatch:
+        return "the server's " + std::string{to_string(static_cast<packet_type>(value))} +
+               " does not carry the Authentication Method of CONNECT [MQTT-4.12.0-5] (protocol "
+               "error, DISCONNECT 0x82)";
+    case session_errc::unexpected_auth:
+        return "the server sent AUTH " +
+               std::string{to_string(packet_type::auth, static_cast<std::uint8_t>(value))} + " (" +
+               hex() +
+               ") outside an authentication exchange it may end or continue (MQTT 5 "
+               "§4.12; protocol error, DISCONNECT 0x82)";
+    case session_errc::reauthentication_unavailable:
+        if (value == 1)
+            return "AUTH may only be sent when CONNECT carried an Authentication Method "
+                   "[MQTT-4.12.0-7]";
+        return "re-authentication needs the authenticator whose Authentication Method CONNECT "
+               "carried [MQTT-4.12.1-1]";
+    case session_errc::authentication_in_progress:
+        return "a re-authentication is already in progress (MQTT 5 §4.12.1)";
+    case session_errc::session_expiry_in_server_disconnect:
+        return "the server's DISCONNECT carries a Session Expiry Interval [MQTT-3.14.2-2] "
+               "(protocol error, DISCONNECT 0x82)";
+    case session_errc::restore_refused: {
+        const char* why = "";
+        switch (value) {
+        case 1: why = "session state is restored only while disconnected"; break;
+        case 2: why = "packet identifier 0 [MQTT-2.2.1-3]"; break;
+        case 3: why = "the packet identifier is already in flight"; break;
+        case 4: why = "the packet is not a QoS 1/2 PUBLISH with that packet identifier"; break;
+        case 5:
+            why = "the PUBLISH has a Topic Alias or no topic, which a new connection cannot "
+                  "resolve [MQTT-3.3.2-7]";
+            break;
+        default: break;
+        }
+        return std::string{"cannot restore the in-flight packet: "} + why;
+    }
     case session_errc::session_expired:
         return "the server kept no session state for this client (Session Present 0)";
     }
