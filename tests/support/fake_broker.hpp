@@ -34,6 +34,10 @@
 // thread-safe); throw instead, or check received() afterwards. Any exception
 // a script throws is recorded as an error.
 //
+// wait_done() and wait_for_connections() block the calling thread: a client
+// whose io_context that thread runs writes and closes nothing meanwhile, so
+// keep running it and poll instead, e.g. until b.wait_done(0ms) is true.
+//
 // The destructor stops the thread promptly whatever the script is doing
 // (waiting for a connection that never comes included) and never hangs.
 #pragma once
