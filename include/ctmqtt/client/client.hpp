@@ -417,7 +417,6 @@ private:
 
     struct stored_subscription {
         std::string filter;
-        std::string_view match_filter; ///< the filter without "$share/group/"
         subscribe_options options;
         message_callback on_message;
         bool active = false;
@@ -436,7 +435,7 @@ private:
 
     // guard(f) with its operation's memory taken from `m` (see handler_memory).
     template <class F>
-    auto with_memory(detail::handler_memory& m, F f) {
+    auto with_memory(const std::shared_ptr<detail::handler_memory>& m, F f) {
         return asio::bind_allocator(detail::handler_allocator<int>(m), guard(std::move(f)));
     }
 
@@ -1285,9 +1284,6 @@ private:
     static void set_subscription(stored_subscription& s, std::string filter, subscribe_options opts,
                                  message_callback cb) {
         s.filter = std::move(filter);
-        s.match_filter = s.filter;
-        if (auto shared = parse_shared_subscription(s.filter))
-            s.match_filter = shared->topic_filter;
         s.options = std::move(opts);
         s.on_message = std::move(cb);
         s.active = true;
@@ -1451,7 +1447,14 @@ private:
                 return true;
         }
         for (auto& s : subscriptions_) {
-            if (s.on_message && s.active && topic_matches(s.match_filter, v.topic)) {
+            if (!s.on_message || !s.active)
+                continue;
+            // Computed here, not stored: a view into s.filter would dangle when
+            // subscriptions_ reallocates (short strings live inside the object).
+            std::string_view filter = s.filter;
+            if (auto shared = parse_shared_subscription(filter))
+                filter = shared->topic_filter;
+            if (topic_matches(filter, v.topic)) {
                 s.on_message(v);
                 taken = true;
             }
@@ -1506,9 +1509,14 @@ private:
     std::optional<session> session_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::array<std::byte, 16 * 1024> read_buffer_{};
-    detail::handler_memory read_memory_;
-    detail::handler_memory write_memory_;
-    detail::handler_memory ready_memory_;
+    // On the heap and shared with the operations using them: an operation
+    // cancelled by the destructor is run or destroyed after the client is gone.
+    std::shared_ptr<detail::handler_memory> read_memory_ =
+        std::make_shared<detail::handler_memory>();
+    std::shared_ptr<detail::handler_memory> write_memory_ =
+        std::make_shared<detail::handler_memory>();
+    std::shared_ptr<detail::handler_memory> ready_memory_ =
+        std::make_shared<detail::handler_memory>();
     std::vector<std::byte> write_buffer_; ///< the bytes of the write in progress
     std::vector<string_pair> scratch_user_properties_;
 

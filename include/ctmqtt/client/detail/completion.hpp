@@ -250,7 +250,8 @@ template <class T>
 class handler_allocator {
 public:
     using value_type = T;
-    explicit handler_allocator(handler_memory& m) noexcept : memory_(&m) {}
+    explicit handler_allocator(std::shared_ptr<handler_memory> m) noexcept
+        : memory_(std::move(m)) {}
     template <class U>
     handler_allocator(const handler_allocator<U>& other) noexcept : memory_(other.memory_) {}
     T* allocate(std::size_t n) { return static_cast<T*>(memory_->allocate(sizeof(T) * n)); }
@@ -263,7 +264,7 @@ public:
 private:
     template <class>
     friend class handler_allocator;
-    handler_memory* memory_;
+    std::shared_ptr<handler_memory> memory_;
 };
 
 /// A FIFO on one array that grows (doubling) and is never given back, so a
