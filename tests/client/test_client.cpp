@@ -739,8 +739,7 @@ TEST_CASE("client: unsubscribe stops the messages and is not restored", "[client
         REQUIRE(subscribe_and_wait(io, c, "end2", qos::at_least_once));
         c.async_publish(make_message("end", "not restored", qos::at_least_once),
                         [](std::error_code) {});
-        c.async_publish(make_message("end2", "marker", qos::at_least_once),
-                        [](std::error_code) {});
+        c.async_publish(make_message("end2", "marker", qos::at_least_once), [](std::error_code) {});
         REQUIRE(run_until(io, [&] { return inbox.messages.size() >= 2; }));
         CHECK(inbox.messages[1].topic == "end2");
     }
