@@ -1383,27 +1383,20 @@ private:
         }
     }
 
-    void on_unsuback(const unsuback& ack) {
-        for (auto it = unsubscribe_waiters_.begin(); it != unsubscribe_waiters_.end(); ++it) {
-            if (it->packet_id == ack.packet_id) {
-                auto done = std::move(it->done);
-                unsubscribe_waiters_.erase(it);
-                done.complete(io_executor_, {},
-                              std::vector<unsuback_reason_code>(ack.reason_codes.begin(),
-                                                                ack.reason_codes.end()));
-                return;
-            }
-        }
-    }
+    void on_unsuback(const unsuback& ack) { complete_ack(unsubscribe_waiters_, ack); }
+    void on_suback(const suback& ack) { complete_ack(subscribe_waiters_, ack); }
 
-    void on_suback(const suback& ack) {
-        for (auto it = subscribe_waiters_.begin(); it != subscribe_waiters_.end(); ++it) {
+    // SUBACK / UNSUBACK: completes the waiter with that packet identifier
+    // with the acknowledgement's reason codes.
+    template <class Waiters, class Ack>
+    void complete_ack(Waiters& waiters, const Ack& ack) {
+        for (auto it = waiters.begin(); it != waiters.end(); ++it) {
             if (it->packet_id == ack.packet_id) {
                 auto done = std::move(it->done);
-                subscribe_waiters_.erase(it);
+                waiters.erase(it);
+                using code = typename decltype(ack.reason_codes)::value_type;
                 done.complete(io_executor_, {},
-                              std::vector<suback_reason_code>(ack.reason_codes.begin(),
-                                                              ack.reason_codes.end()));
+                              std::vector<code>(ack.reason_codes.begin(), ack.reason_codes.end()));
                 return;
             }
         }
