@@ -501,6 +501,9 @@ private:
             owner->store_.stored(id, pubrel, packet);
         }
         void on_released(std::uint16_t id) override { owner->store_.released(id); }
+        void on_inbound_qos2(std::uint16_t id, bool awaiting_pubrel) override {
+            owner->store_.inbound_qos2(id, awaiting_pubrel);
+        }
     };
 
     void make_session() {

@@ -9,6 +9,7 @@
 //
 //   void stored(std::uint16_t packet_id, bool pubrel, bytes_view packet);
 //   void released(std::uint16_t packet_id);
+//   void inbound_qos2(std::uint16_t packet_id, bool awaiting_pubrel);
 //   std::error_code restore(session&);   // called once, before the first connect
 //
 // The memory store adds nothing to what the session already keeps: state
@@ -26,6 +27,7 @@ namespace ctmqtt::store {
 struct memory {
     void stored(std::uint16_t, bool, bytes_view) noexcept {}
     void released(std::uint16_t) noexcept {}
+    void inbound_qos2(std::uint16_t, bool) noexcept {}
     std::error_code restore(session&) noexcept { return {}; }
 };
 
