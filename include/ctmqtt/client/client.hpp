@@ -37,6 +37,7 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
@@ -60,15 +61,33 @@ namespace detail {
 // case) it is a strand of the io_context's own executor: a strand of
 // any_io_executor allocates on every dispatch that finds it idle (Asio
 // answers the type-erased query for execution::blocking with a heap object).
+//
+// The client's I/O objects (socket, timers) run on the plain executor and
+// each handler is bound to the strand with its concrete type (bind()): an
+// I/O object whose executor is the type-erased strand copies it (a shared
+// object behind any_io_executor) for every operation's work tracking.
 class client_strand {
 public:
-    explicit client_strand(const asio::any_io_executor& ex) {
+    explicit client_strand(const asio::any_io_executor& ex) : plain_(ex) {
         if (const auto* io = ex.target<asio::io_context::executor_type>())
             io_.emplace(asio::make_strand(*io));
         else
             any_.emplace(asio::make_strand(ex));
         erased_ = io_ ? asio::any_io_executor{*io_} : asio::any_io_executor{*any_};
     }
+
+    /// Calls start(h') where h' is `h` bound to the strand (by its concrete
+    /// type): what the client passes to its I/O objects.
+    template <class Handler, class Start>
+    void bind(Handler&& h, Start&& start) const {
+        if (io_)
+            start(asio::bind_executor(*io_, std::forward<Handler>(h)));
+        else
+            start(asio::bind_executor(*any_, std::forward<Handler>(h)));
+    }
+
+    /// The executor the I/O objects are made with (the one given to the client).
+    const asio::any_io_executor& plain() const noexcept { return plain_; }
 
     /// Runs `f` on the strand: at once when already there, else queued.
     template <class F>
@@ -95,6 +114,7 @@ public:
     const asio::any_io_executor& executor() const noexcept { return erased_; }
 
 private:
+    asio::any_io_executor plain_;
     std::optional<asio::strand<asio::io_context::executor_type>> io_;
     std::optional<asio::strand<asio::any_io_executor>> any_;
     asio::any_io_executor erased_;
@@ -128,8 +148,8 @@ public:
 
     basic_client(executor_type ex, client_options opts, Store store = Store{})
         : options_(std::move(opts)), strand_(ex), io_executor_(strand_.executor()),
-          transport_(strand_.executor()), connect_timer_(strand_.executor()),
-          keep_alive_timer_(strand_.executor()), reconnect_timer_(strand_.executor()),
+          transport_(strand_.plain()), connect_timer_(strand_.plain()),
+          keep_alive_timer_(strand_.plain()), reconnect_timer_(strand_.plain()),
           store_(std::move(store)), version_(options_.version) {
         handler_.owner = this;
         if (options_.brokers.empty())
@@ -162,10 +182,13 @@ public:
 
     // ------------------------------------------------------------ operations
 
-    /// Connects; completes with the first CONNACK (or the error that ended
-    /// the attempt). After that the client reconnects by itself until
-    /// async_disconnect. Cancelling it while no connection is up stops the
-    /// attempts.
+    /// Connects; completes once a connection is up (CONNACK accepted), or
+    /// when the client gives up: a refusal for good (bad credentials, not
+    /// authorised, ...), no reconnect_delays left, too many redirects,
+    /// async_disconnect, or cancellation. Failed attempts in between are
+    /// retried by the reconnect schedule (on_state reports each one). After
+    /// that the client reconnects by itself until async_disconnect.
+    /// Cancelling it while no connection is up stops the attempts.
     template <class Token>
     auto async_connect(Token&& token) {
         return asio::async_initiate<Token, void(error_code)>(
@@ -174,6 +197,8 @@ public:
                 const auto serial = next_serial();
                 watch_cancel(done, op_kind::connect, serial);
                 strand_.dispatch(guard([this, d = std::move(done), serial]() mutable {
+                    if (connected())
+                        return d.complete(io_executor_, {});
                     connect_waiters_.push_back({serial, std::move(d)});
                     wanted_ = true;
                     given_up_ = {};
@@ -439,6 +464,14 @@ private:
         return asio::bind_allocator(detail::handler_allocator<int>(m), guard(std::move(f)));
     }
 
+    // Waits on one of the client's timers (not the keep-alive one: that one
+    // runs for every connection and has memory of its own).
+    template <class F>
+    void wait(asio::steady_timer& timer, std::chrono::steady_clock::duration d, F f) {
+        timer.expires_after(d);
+        strand_.bind(guard(std::move(f)), [&timer](auto h) { timer.async_wait(std::move(h)); });
+    }
+
     std::uint64_t next_serial() noexcept {
         return serial_.fetch_add(1, std::memory_order_relaxed) + 1;
     }
@@ -585,18 +618,18 @@ private:
         reconnect_pending_ = false;
         transport_open_ = true;
         const auto attempt = ++attempt_serial_;
-        transport_.async_open(current_broker(), guard([this, attempt](error_code ec) {
-                                  if (attempt != attempt_serial_ || !connecting_)
-                                      return; // an attempt that timed out or was aborted
-                                  if (ec)
-                                      return attempt_failed(ec);
-                                  begin_session();
-                              }));
-        connect_timer_.expires_after(options_.connect_timeout);
-        connect_timer_.async_wait(guard([this, attempt](error_code ec) {
+        strand_.bind(guard([this, attempt](error_code ec) {
+                         if (attempt != attempt_serial_ || !connecting_)
+                             return; // an attempt that timed out or was aborted
+                         if (ec)
+                             return attempt_failed(ec);
+                         begin_session();
+                     }),
+                     [this](auto h) { transport_.async_open(current_broker(), std::move(h)); });
+        wait(connect_timer_, options_.connect_timeout, [this, attempt](error_code ec) {
             if (!ec && connecting_ && attempt == attempt_serial_)
                 attempt_failed(make_error_code(client_errc::connect_timeout));
-        }));
+        });
     }
 
     void begin_session() {
@@ -615,7 +648,6 @@ private:
         if (session_->current_state() != session::state::disconnected)
             session_->connection_lost();
         last_error_ = ec;
-        fail_connect_waiters(ec);
         schedule_reconnect(false);
     }
 
@@ -647,15 +679,14 @@ private:
         }
         notify(connection_state::kind::retrying, last_error_, delay);
         reconnect_pending_ = true;
-        reconnect_timer_.expires_after(delay);
-        reconnect_timer_.async_wait(guard([this](error_code ec) {
+        wait(reconnect_timer_, delay, [this](error_code ec) {
             if (ec || !reconnect_pending_)
                 return;
             reconnect_pending_ = false;
             if (wanted_ && !connecting_ &&
                 session_->current_state() == session::state::disconnected)
                 start_connection();
-        }));
+        });
     }
 
     std::chrono::milliseconds backoff() {
@@ -756,7 +787,7 @@ private:
             return;
         if (++redirects_in_row_ > options_.redirect_limit) {
             wanted_ = false;
-            last_error_ = make_error_code(client_errc::too_many_redirects);
+            redirect_error_ = make_error_code(client_errc::too_many_redirects);
             return;
         }
         std::optional<broker_address> target;
@@ -765,16 +796,14 @@ private:
             auto first = reference->substr(0, reference->find(' '));
             target = broker_address::parse(first, current_broker().port);
         }
-        if (!target) {
-            last_error_ = make_error_code(client_errc::bad_server_reference);
+        if (!target) { // sent away without an address: coming back here would meet the same
+            wanted_ = false;
+            redirect_error_ = make_error_code(client_errc::bad_server_reference);
             return;
         }
-        if (code == 0x9D) {
+        if (code == 0x9D) // for good: later reconnects go there too
             options_.brokers[broker_index_] = *target;
-            redirect_.reset();
-        } else {
-            next_redirect_ = std::move(target);
-        }
+        next_redirect_ = std::move(target); // the next attempt, at once
     }
 
     void on_server_disconnect(const disconnect& d) {
@@ -793,19 +822,22 @@ private:
         if (reading_ || read_paused_)
             return;
         reading_ = true;
-        transport_.async_read_some(asio::buffer(read_buffer_),
-                                   with_memory(read_memory_, [this](error_code ec, std::size_t n) {
-                                       reading_ = false;
-                                       if (ec)
-                                           return connection_broken(ec);
-                                       session_->receive(bytes_view{read_buffer_.data(), n}, now());
-                                       if (drain_wanted_)
-                                           drain_queue();
-                                       flush();
-                                       if (transport_open_ && session_->current_state() !=
-                                                                  session::state::disconnected)
-                                           read();
-                                   }));
+        strand_.bind(with_memory(read_memory_,
+                                 [this](error_code ec, std::size_t n) {
+                                     reading_ = false;
+                                     if (ec)
+                                         return connection_broken(ec);
+                                     session_->receive(bytes_view{read_buffer_.data(), n}, now());
+                                     if (drain_wanted_)
+                                         drain_queue();
+                                     flush();
+                                     if (transport_open_ &&
+                                         session_->current_state() != session::state::disconnected)
+                                         read();
+                                 }),
+                     [this](auto h) {
+                         transport_.async_read_some(asio::buffer(read_buffer_), std::move(h));
+                     });
     }
 
     void flush() {
@@ -822,13 +854,15 @@ private:
         // Everything pending goes in one write (batching).
         session_->take_output(write_buffer_);
         writing_ = true;
-        transport_.async_write(asio::buffer(write_buffer_),
-                               with_memory(write_memory_, [this](error_code ec, std::size_t) {
-                                   writing_ = false;
-                                   if (ec)
-                                       return connection_broken(ec);
-                                   flush();
-                               }));
+        strand_.bind(
+            with_memory(write_memory_,
+                        [this](error_code ec, std::size_t) {
+                            writing_ = false;
+                            if (ec)
+                                return connection_broken(ec);
+                            flush();
+                        }),
+            [this](auto h) { transport_.async_write(asio::buffer(write_buffer_), std::move(h)); });
     }
 
     void arm_keep_alive() {
@@ -836,13 +870,15 @@ private:
         if (!deadline)
             return;
         keep_alive_timer_.expires_at(*deadline);
-        keep_alive_timer_.async_wait(guard([this](error_code ec) {
-            if (ec)
-                return;
-            session_->on_timer(now());
-            flush();
-            arm_keep_alive();
-        }));
+        strand_.bind(with_memory(timer_memory_,
+                                 [this](error_code ec) {
+                                     if (ec)
+                                         return;
+                                     session_->on_timer(now());
+                                     flush();
+                                     arm_keep_alive();
+                                 }),
+                     [this](auto h) { keep_alive_timer_.async_wait(std::move(h)); });
     }
 
     void connection_broken(std::error_code ec) {
@@ -866,7 +902,9 @@ private:
     // first: flush() then calls finish_close().
     void on_closed(std::error_code ec) {
         const bool was_up = connected_.exchange(false, std::memory_order_acq_rel);
-        last_error_ = transport_error_ ? std::exchange(transport_error_, {}) : ec;
+        last_error_ = redirect_error_    ? std::exchange(redirect_error_, {})
+                      : transport_error_ ? std::exchange(transport_error_, {})
+                                         : ec;
         closed_while_connected_ = was_up;
         if (was_up && !disconnect_waiter_)
             notify(connection_state::kind::lost, last_error_);
@@ -885,7 +923,6 @@ private:
         if (connecting_) { // refused, or a protocol violation before CONNACK
             connecting_ = false;
             connect_timer_.cancel();
-            fail_connect_waiters(last_error_);
         }
     }
 
@@ -915,6 +952,7 @@ private:
     }
 
     void begin_disconnect(disconnect_reason_code why, detail::completion<> done) {
+        const bool trying = wanted_; // connecting, or waiting to reconnect
         wanted_ = false;
         reconnect_pending_ = false;
         reconnect_timer_.cancel();
@@ -923,11 +961,10 @@ private:
             disconnect_waiter_ = std::move(done);
             // A broker that stops reading must not keep us waiting forever.
             disconnect_timer_active_ = true;
-            connect_timer_.expires_after(options_.connect_timeout);
-            connect_timer_.async_wait(guard([this](error_code ec) {
+            wait(connect_timer_, options_.connect_timeout, [this](error_code ec) {
                 if (!ec && disconnect_timer_active_)
                     finish_close();
-            }));
+            });
             flush();
             return;
         }
@@ -939,6 +976,8 @@ private:
                 session_->connection_lost();
         }
         connected_.store(false, std::memory_order_release);
+        if (trying)
+            notify(connection_state::kind::gave_up, make_error_code(client_errc::disconnected));
         shutdown(make_error_code(client_errc::disconnected));
         done.complete(io_executor_, {});
     }
@@ -946,6 +985,7 @@ private:
     // Ends everything the user waits for (async_disconnect, giving up).
     void shutdown(std::error_code ec) {
         wanted_ = false;
+        take_intake();
         fail_connect_waiters(ec);
         for (auto& e : in_flight_)
             e.done.complete(io_executor_, ec);
@@ -989,9 +1029,7 @@ private:
                 }
             }
             // Nobody waits for a connection that is not up: stop trying.
-            if (connect_waiters_.empty() && !connected()) {
-                wanted_ = false;
-                reconnect_pending_ = false;
+            if (connect_waiters_.empty() && !connected() && wanted_) {
                 reconnect_timer_.cancel();
                 if (connecting_) {
                     connecting_ = false;
@@ -1000,6 +1038,7 @@ private:
                     if (session_->current_state() != session::state::disconnected)
                         session_->connection_lost();
                 }
+                give_up(aborted);
             }
             return;
         }
@@ -1029,6 +1068,7 @@ private:
     }
 
     void cancel_publish(std::uint64_t serial, std::error_code aborted) {
+        take_intake(); // the operation may still wait there
         // In flight: the message may still arrive; its acknowledgement is then ignored.
         for (auto& e : in_flight_) {
             if (e.done && e.serial == serial) {
@@ -1102,13 +1142,37 @@ private:
         }
     }
 
+    // Publishes keep the order of the async_publish calls, from any thread:
+    // one started off the strand waits in the intake, and one started on the
+    // strand first takes in everything waiting there.
     void start_publish(publish_op* op, detail::completion<> done) {
         op->done = std::move(done);
         watch_cancel(op->done, op_kind::publish, op->serial);
-        if (strand_.running_in_this_thread())
+        if (strand_.running_in_this_thread()) {
+            take_intake();
+            return submit(op);
+        }
+        bool post = false;
+        {
+            std::lock_guard lock(pool_lock_);
+            intake_.push_back(op);
+            post = !intake_waiting_.exchange(true, std::memory_order_acq_rel);
+        }
+        if (post) // one post for every publish that arrives before the strand takes them
+            strand_.post(with_memory(intake_memory_, [this] { take_intake(); }));
+    }
+
+    void take_intake() {
+        if (!intake_waiting_.load(std::memory_order_acquire))
+            return;
+        {
+            std::lock_guard lock(pool_lock_);
+            intake_.swap(intake_taken_); // both keep their capacity
+            intake_waiting_.store(false, std::memory_order_release);
+        }
+        for (auto* op : intake_taken_)
             submit(op);
-        else
-            strand_.dispatch(guard([this, op] { submit(op); }));
+        intake_taken_.clear();
     }
 
     static std::size_t queued_size(const publish_op& op) noexcept {
@@ -1201,7 +1265,10 @@ private:
     // with no copy into the queue. False when it must take the queue.
     bool try_publish_now(const message* props, std::string_view topic, bytes_view payload,
                          ctmqtt::qos q, bool retain, detail::completion<>& done) {
-        if (!strand_.running_in_this_thread() || given_up_ || queued_messages_ != 0 ||
+        if (!strand_.running_in_this_thread())
+            return false;
+        take_intake(); // publishes called earlier from other threads go first
+        if (given_up_ || queued_messages_ != 0 ||
             session_->current_state() != session::state::connected)
             return false;
         const auto serial = next_serial();
@@ -1513,7 +1580,11 @@ private:
         std::make_shared<detail::handler_memory>();
     std::shared_ptr<detail::handler_memory> ready_memory_ =
         std::make_shared<detail::handler_memory>();
-    std::vector<std::byte> write_buffer_; ///< the bytes of the write in progress
+    std::shared_ptr<detail::handler_memory> timer_memory_ =
+        std::make_shared<detail::handler_memory>();
+    std::shared_ptr<detail::handler_memory> intake_memory_ =
+        std::make_shared<detail::handler_memory>();
+    byte_buffer write_buffer_; ///< the bytes of the write in progress
     std::vector<string_pair> scratch_user_properties_;
 
     std::atomic<std::uint64_t> serial_{0};
@@ -1538,6 +1609,7 @@ private:
     std::optional<broker_address> next_redirect_; ///< 0x9C: the server for the next attempt
     std::error_code last_error_;
     std::error_code transport_error_; ///< why the transport failed, for on_closed
+    std::error_code redirect_error_;  ///< why a redirect was not followed, for on_closed
     std::error_code given_up_;        ///< set when no reconnect will follow: publishes fail at once
     std::minstd_rand random_;
 
@@ -1547,9 +1619,12 @@ private:
     detail::ring<ready_completion> ready_;
     bool ready_posted_ = false;
 
-    detail::spin_lock pool_lock_; ///< guards the publish pool: operations start on any thread
+    detail::spin_lock pool_lock_; ///< guards the publish pool and the intake
     std::vector<std::unique_ptr<publish_op>> publish_ops_;
     std::vector<publish_op*> publish_pool_;
+    std::vector<publish_op*> intake_;       ///< started off the strand, in call order
+    std::vector<publish_op*> intake_taken_; ///< the strand's side of the swap
+    std::atomic<bool> intake_waiting_{false};
     struct in_flight_entry {
         detail::completion<> done;
         std::uint64_t serial = 0; ///< the operation's, for cancellation

@@ -5,12 +5,16 @@
 // runs the same code over each (the next issue adds TLS, WebSocket and Unix
 // sockets):
 //
-//   explicit T(const boost::asio::any_io_executor&);   // the client's strand
+//   explicit T(const boost::asio::any_io_executor&);   // the client's executor
 //   void async_open(const broker_address&, Handler);     // void(error_code)
 //   void async_read_some(mutable_buffer, Handler);       // void(error_code, size_t)
 //   void async_write(ConstBufferSequence, Handler);      // void(error_code, size_t)
 //   void close() noexcept;                               // cancels what is pending
 //   bool is_open() const noexcept;
+//
+// The client binds every handler it passes to its strand; a transport whose
+// operations take several steps runs the steps in between on the handler's
+// associated executor too (bind_executor), never on the plain executor.
 //
 // async_open starts from nothing each time (resolve, connect, and for
 // layered transports their handshakes), so a reconnect never reuses a
@@ -21,6 +25,8 @@
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -38,24 +44,30 @@ public:
     template <class Handler>
     void async_open(const broker_address& address, Handler&& handler) {
         close();
+        // The steps in between run where the final handler runs (the client's
+        // strand): the socket is only touched there.
+        auto ex = boost::asio::get_associated_executor(handler, socket_.get_executor());
         resolver_.async_resolve(
             address.host, std::to_string(address.port),
-            [this, h = std::forward<Handler>(handler)](
-                boost::system::error_code ec,
-                boost::asio::ip::tcp::resolver::results_type results) mutable {
-                if (ec)
-                    return std::move(h)(ec);
-                boost::asio::async_connect(
-                    socket_, results,
-                    [this, h = std::move(h)](boost::system::error_code ec2, const auto&) mutable {
-                        if (!ec2) {
-                            boost::system::error_code ignored;
-                            // MQTT packets are small and latency matters: no Nagle delay.
-                            socket_.set_option(boost::asio::ip::tcp::no_delay{true}, ignored);
-                        }
-                        std::move(h)(ec2);
-                    });
-            });
+            boost::asio::bind_executor(
+                ex, [this, ex, h = std::forward<Handler>(handler)](
+                        boost::system::error_code ec,
+                        boost::asio::ip::tcp::resolver::results_type results) mutable {
+                    if (ec)
+                        return std::move(h)(ec);
+                    boost::asio::async_connect(
+                        socket_, results,
+                        boost::asio::bind_executor(ex, [this, h = std::move(h)](
+                                                           boost::system::error_code ec2,
+                                                           const auto&) mutable {
+                            if (!ec2) {
+                                boost::system::error_code ignored;
+                                // MQTT packets are small and latency matters: no Nagle delay.
+                                socket_.set_option(boost::asio::ip::tcp::no_delay{true}, ignored);
+                            }
+                            std::move(h)(ec2);
+                        }));
+                }));
     }
 
     template <class MutableBuffer, class Handler>

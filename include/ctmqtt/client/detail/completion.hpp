@@ -134,10 +134,19 @@ private:
             ex, invoker<H>{std::move(h), to_boost(ec), std::tuple<Args...>{std::move(args)...}});
     }
 
-    // Converting a non-empty std::error_code to Boost's costs a dynamic_cast;
-    // success, the common case, skips it.
+    // Boost turns its system and generic categories into std's when an
+    // error_code converts to std::error_code, but does not turn them back:
+    // done here, so that `ec == asio::error::operation_aborted` holds for the
+    // user. Other categories (ours, Asio's misc and netdb ones) convert as
+    // Boost does. Success, the common case, skips the comparisons.
     static boost::system::error_code to_boost(std::error_code ec) noexcept {
-        return ec ? boost::system::error_code{ec} : boost::system::error_code{};
+        if (!ec)
+            return {};
+        if (ec.category() == std::system_category())
+            return {ec.value(), boost::system::system_category()};
+        if (ec.category() == std::generic_category())
+            return {ec.value(), boost::system::generic_category()};
+        return boost::system::error_code{ec};
     }
 
     template <class H>
