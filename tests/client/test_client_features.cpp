@@ -55,6 +55,7 @@
 #include <ctmqtt/client/blocking.hpp>
 #include <ctmqtt/client/client.hpp>
 
+#include "../support/fake_broker.hpp"
 #include "../support/mosquitto_broker.hpp"
 
 // ---------------------------------------------------------------- counting allocations
@@ -1605,4 +1606,132 @@ TEST_CASE("client features: a client destroyed while connected leaves no operati
                               : "exit status " + std::to_string(WEXITSTATUS(status))));
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+// The MQTT 5 properties of CONNECT, SUBSCRIBE, UNSUBSCRIBE and DISCONNECT the
+// options carry, and the CONNACK's Response Information and User Properties
+// in the connected state: checked in the bytes a scripted broker received.
+TEST_CASE("client features: CONNECT, SUBSCRIBE, UNSUBSCRIBE and DISCONNECT properties from the "
+          "options",
+          "[client][properties]") {
+    using namespace ctmqtt_test::steps;
+    ctmqtt_test::fake_broker b;
+    connack ack;
+    const string_pair connack_props[] = {{"region", "eu"}};
+    ack.properties.set<property_id::response_information>(std::string_view{"responses/"});
+    ack.properties.set<property_id::user_property>(std::span<const string_pair>{connack_props});
+    // Acknowledges SUBSCRIBE / UNSUBSCRIBE with one Success code.
+    auto acknowledge = [](packet_type t) {
+        return run("acknowledge", [t](ctmqtt_test::fake_connection& c) {
+            const auto p = c.expect(t);
+            const auto id = t == packet_type::subscribe ? p.as<subscribe>().packet_id
+                                                        : p.as<unsubscribe>().packet_id;
+            const auto first = t == packet_type::subscribe ? std::byte{0x90} : std::byte{0xB0};
+            c.send(std::vector<std::byte>{first, std::byte{4}, std::byte(id >> 8),
+                                          std::byte(id & 0xFF), std::byte{0}, std::byte{0}});
+        });
+    };
+    b.script({expect(packet_type::connect), send(ack), acknowledge(packet_type::subscribe),
+              acknowledge(packet_type::unsubscribe), expect(packet_type::disconnect),
+              wait_closed()});
+
+    asio::io_context io;
+    client_options o;
+    o.host = b.host();
+    o.port = b.port();
+    o.client_id = "properties";
+    o.session_expiry_interval = 60;
+    o.connect_user_properties = {{"app", "test"}, {"app", "twice"}};
+    o.request_response_information = true;
+    o.request_problem_information = false;
+    std::vector<connection_state> states;
+    o.on_state = [&](const connection_state& s) { states.push_back(s); };
+    client c(io.get_executor(), std::move(o));
+
+    REQUIRE(connect_ok(io, c));
+    REQUIRE(!states.empty());
+    CHECK(states.back().what == connection_state::kind::connected);
+    CHECK(states.back().response_information == std::optional<std::string>{"responses/"});
+    CHECK(states.back().user_properties ==
+          std::vector<std::pair<std::string, std::string>>{{"region", "eu"}});
+
+    subscribe_options so(qos::at_least_once);
+    so.subscription_identifier = 77;
+    so.user_properties = {{"why", "test"}};
+    bool subscribed = false;
+    c.async_subscribe("props/#", so, [&](error_code ec, std::vector<suback_reason_code>) {
+        CHECK(!ec);
+        subscribed = true;
+    });
+    REQUIRE(run_until(io, [&] { return subscribed; }));
+    bool unsubscribed = false;
+    c.async_unsubscribe("props/#", unsubscribe_options{{{"done", "yes"}}},
+                        [&](error_code ec, std::vector<unsuback_reason_code>) {
+                            CHECK(!ec);
+                            unsubscribed = true;
+                        });
+    REQUIRE(run_until(io, [&] { return unsubscribed; }));
+    disconnect_options how(disconnect_reason_code{reason::disconnect_with_will_message});
+    how.session_expiry_interval = 0;
+    how.reason_string = "going away";
+    how.user_properties = {{"bye", "now"}};
+    bool disconnected = false;
+    c.async_disconnect(how, [&](error_code ec) {
+        CHECK(!ec);
+        disconnected = true;
+    });
+    REQUIRE(run_until(io, [&] { return disconnected; }));
+    REQUIRE(run_until(io, [&] { return b.wait_done(0ms); }));
+    INFO(b.report());
+    CHECK(b.errors().empty());
+
+    const auto got = b.received(1);
+    REQUIRE(got.size() == 4);
+    auto pairs = [](auto range) {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (auto p : range)
+            out.emplace_back(std::string{p.name}, std::string{p.value});
+        return out;
+    };
+    const auto con = got[0].as<ctmqtt::connect>();
+    CHECK(pairs(con.properties.get<property_id::user_property>()) ==
+          std::vector<std::pair<std::string, std::string>>{{"app", "test"}, {"app", "twice"}});
+    CHECK(con.properties.get<property_id::request_response_information>() ==
+          std::optional<std::uint8_t>{1});
+    CHECK(con.properties.get<property_id::request_problem_information>() ==
+          std::optional<std::uint8_t>{0});
+    const auto sub = got[1].as<subscribe>();
+    CHECK(sub.properties.get<property_id::subscription_identifier>() ==
+          std::optional<std::uint32_t>{77});
+    CHECK(pairs(sub.properties.get<property_id::user_property>()) ==
+          std::vector<std::pair<std::string, std::string>>{{"why", "test"}});
+    const auto unsub = got[2].as<unsubscribe>();
+    CHECK(pairs(unsub.properties.get<property_id::user_property>()) ==
+          std::vector<std::pair<std::string, std::string>>{{"done", "yes"}});
+    const auto dis = got[3].as<ctmqtt::disconnect>();
+    CHECK(dis.reason_code.value() == 0x04);
+    CHECK(dis.properties.get<property_id::session_expiry_interval>() ==
+          std::optional<std::uint32_t>{0});
+    CHECK(dis.properties.get<property_id::reason_string>() ==
+          std::optional<std::string_view>{"going away"});
+    CHECK(pairs(dis.properties.get<property_id::user_property>()) ==
+          std::vector<std::pair<std::string, std::string>>{{"bye", "now"}});
+}
+
+TEST_CASE("client features: DISCONNECT may not give an expiry to a session CONNECT ended at 0 "
+          "[MQTT-3.14.2-2]",
+          "[client][properties]") {
+    mosquitto_broker broker;
+    asio::io_context io;
+    client c(io.get_executor(), options_for(broker, protocol_version::v5, "expiry-0"));
+    REQUIRE(connect_ok(io, c));
+    disconnect_options how;
+    how.session_expiry_interval = 30;
+    std::optional<error_code> refused;
+    c.async_disconnect(how, [&](error_code ec) { refused = ec; });
+    REQUIRE(run_until(io, [&] { return refused.has_value(); }));
+    CHECK(*refused == make_error_code(client_errc::session_expiry_not_allowed));
+    CHECK_THAT(refused->message(), Catch::Contains("[MQTT-3.14.2-2]"));
+    CHECK(c.connected()); // nothing was sent
+    REQUIRE(disconnect_and_wait(io, c));
 }

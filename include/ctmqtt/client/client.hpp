@@ -290,18 +290,23 @@ public:
     /// UNSUBSCRIBE is sent; without one the subscription is gone already.
     template <class Token>
     auto async_unsubscribe(std::string filter, Token&& token) {
+        return async_unsubscribe(std::move(filter), unsubscribe_options{},
+                                 std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_unsubscribe(std::string filter, unsubscribe_options opts, Token&& token) {
         return asio::async_initiate<Token, void(error_code, std::vector<unsuback_reason_code>)>(
-            [this](auto handler, std::string f) {
+            [this](auto handler, std::string f, unsubscribe_options o) {
                 detail::completion<std::vector<unsuback_reason_code>> done(std::move(handler));
                 const auto serial = next_serial();
                 watch_cancel(done, op_kind::unsubscribe, serial);
-                strand_.dispatch(
-                    guard([this, d = std::move(done), serial, f = std::move(f)]() mutable {
-                        forget_subscription(f);
-                        send_unsubscribe({serial, 0, std::move(f), std::move(d)});
-                    }));
+                strand_.dispatch(guard([this, d = std::move(done), serial, f = std::move(f),
+                                        o = std::move(o)]() mutable {
+                    forget_subscription(f);
+                    send_unsubscribe({serial, 0, std::move(f), std::move(o), std::move(d)});
+                }));
             },
-            token, std::move(filter));
+            token, std::move(filter), std::move(opts));
     }
 
     /// Waits for the next message no subscription callback took.
@@ -344,20 +349,22 @@ public:
     /// Sends DISCONNECT (with `reason` in MQTT 5), closes the connection and
     /// stops reconnecting. Operations still waiting complete with
     /// client_errc::disconnected.
+    /// `how` carries the reason code and, in MQTT 5, a Session Expiry
+    /// Interval, a Reason String and User Properties.
     template <class Token>
     auto async_disconnect(Token&& token) {
-        return async_disconnect(disconnect_reason_code{}, std::forward<Token>(token));
+        return async_disconnect(disconnect_options{}, std::forward<Token>(token));
     }
     template <class Token>
-    auto async_disconnect(disconnect_reason_code reason, Token&& token) {
+    auto async_disconnect(disconnect_options how, Token&& token) {
         return asio::async_initiate<Token, void(error_code)>(
-            [this](auto handler, disconnect_reason_code why) {
+            [this](auto handler, disconnect_options h) {
                 detail::completion<> done(std::move(handler));
-                strand_.dispatch(guard([this, d = std::move(done), why]() mutable {
-                    begin_disconnect(why, std::move(d));
+                strand_.dispatch(guard([this, d = std::move(done), h = std::move(h)]() mutable {
+                    begin_disconnect(h, std::move(d));
                 }));
             },
-            token, reason);
+            token, std::move(how));
     }
 
     /// Re-authenticates (MQTT 5 §4.12.1) with client_options::auth; completes
@@ -429,6 +436,7 @@ private:
         std::uint64_t serial = 0;
         std::uint16_t packet_id = 0;
         std::string filter;
+        unsubscribe_options options;
         detail::completion<std::vector<unsuback_reason_code>> done;
     };
 
@@ -507,8 +515,11 @@ private:
         s.retry_in = retry_in;
         s.session_present = session_present;
         s.broker = current_broker();
-        if (what == connection_state::kind::connected)
+        if (what == connection_state::kind::connected) {
             s.limits = session_->limits();
+            s.response_information = connack_response_information_;
+            s.user_properties = connack_user_properties_;
+        }
         options_.on_state(s);
     }
 
@@ -555,9 +566,20 @@ private:
         o.outbound_topic_aliases = options_.topic_aliases;
         if (version_ == protocol_version::v5) {
             o.auth = options_.auth;
+            auto& props = o.connect.properties;
             if (options_.session_expiry_interval != 0)
-                o.connect.properties.set<property_id::session_expiry_interval>(
-                    options_.session_expiry_interval);
+                props.set<property_id::session_expiry_interval>(options_.session_expiry_interval);
+            if (options_.request_response_information)
+                props.set<property_id::request_response_information>(std::uint8_t{1});
+            if (options_.request_problem_information)
+                props.set<property_id::request_problem_information>(
+                    static_cast<std::uint8_t>(*options_.request_problem_information ? 1 : 0));
+            connect_user_properties_.clear();
+            for (const auto& [k, v] : options_.connect_user_properties)
+                connect_user_properties_.push_back({k, v});
+            if (!connect_user_properties_.empty())
+                props.set<property_id::user_property>(
+                    std::span<const string_pair>{connect_user_properties_});
         }
         if (options_.will) {
             const auto& w = *options_.will;
@@ -598,6 +620,19 @@ private:
             props.template set<property_id::message_expiry_interval>(*m.message_expiry_interval);
         if (m.payload_is_utf8)
             props.template set<property_id::payload_format_indicator>(std::uint8_t{1});
+    }
+
+    // Sets `props`' User Properties to views of `from` (through
+    // scratch_user_properties_: valid until its next use).
+    template <class Properties>
+    void set_user_properties(const std::vector<std::pair<std::string, std::string>>& from,
+                             Properties& props) {
+        scratch_user_properties_.clear();
+        for (const auto& [k, v] : from)
+            scratch_user_properties_.push_back({k, v});
+        if (!scratch_user_properties_.empty())
+            props.template set<property_id::user_property>(
+                std::span<const string_pair>{scratch_user_properties_});
     }
 
     // Whether the broker keeps our session after the connection ends: then
@@ -757,6 +792,14 @@ private:
         }
         connecting_ = false;
         connect_timer_.cancel();
+        connack_response_information_.reset();
+        connack_user_properties_.clear();
+        if (version_ == protocol_version::v5) {
+            if (auto r = ack.properties.get<property_id::response_information>())
+                connack_response_information_.emplace(*r);
+            for (auto up : ack.properties.get<property_id::user_property>())
+                connack_user_properties_.emplace_back(std::string{up.name}, std::string{up.value});
+        }
         attempt_ = 0;
         tried_in_round_ = 0;
         redirects_in_row_ = 0;
@@ -951,13 +994,25 @@ private:
         schedule_reconnect(closed_while_connected_);
     }
 
-    void begin_disconnect(disconnect_reason_code why, detail::completion<> done) {
+    void begin_disconnect(const disconnect_options& how, detail::completion<> done) {
+        if (version_ == protocol_version::v5 && how.session_expiry_interval &&
+            *how.session_expiry_interval != 0 && options_.session_expiry_interval == 0)
+            return done.complete(io_executor_,
+                                 make_error_code(client_errc::session_expiry_not_allowed));
         const bool trying = wanted_; // connecting, or waiting to reconnect
         wanted_ = false;
         reconnect_pending_ = false;
         reconnect_timer_.cancel();
         if (session_->current_state() == session::state::connected) {
-            (void)session_->disconnect(why);
+            disconnect_properties props;
+            if (version_ == protocol_version::v5) {
+                if (how.session_expiry_interval)
+                    props.set<property_id::session_expiry_interval>(*how.session_expiry_interval);
+                if (how.reason_string)
+                    props.set<property_id::reason_string>(std::string_view{*how.reason_string});
+                set_user_properties(how.user_properties, props);
+            }
+            (void)session_->disconnect(how.reason, props);
             disconnect_waiter_ = std::move(done);
             // A broker that stops reading must not keep us waiting forever.
             disconnect_timer_active_ = true;
@@ -1333,9 +1388,7 @@ private:
         for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
             auto& s = subscriptions_[i];
             if (s.filter == filter) { // the broker replaces a subscription to the same filter
-                s.options = std::move(opts);
-                s.on_message = std::move(cb);
-                s.active = true;
+                set_subscription(s, std::move(filter), std::move(opts), std::move(cb));
                 return i;
             }
         }
@@ -1351,8 +1404,10 @@ private:
         return subscriptions_.size() - 1;
     }
 
-    static void set_subscription(stored_subscription& s, std::string filter, subscribe_options opts,
-                                 message_callback cb) {
+    void set_subscription(stored_subscription& s, std::string filter, subscribe_options opts,
+                          message_callback cb) {
+        if (opts.subscription_identifier)
+            user_subscription_ids_ = true;
         s.filter = std::move(filter);
         s.options = std::move(opts);
         s.on_message = std::move(cb);
@@ -1388,16 +1443,13 @@ private:
         subscribe_properties props;
         if (version_ == protocol_version::v5) {
             // The subscription's index + 1 is its Subscription Identifier: messages
-            // carry it back, and routing is an index.
-            if (s.on_message && session_->limits().subscription_identifier_available)
+            // carry it back, and routing is an index. The user's own identifier wins.
+            if (s.options.subscription_identifier)
+                props.set<property_id::subscription_identifier>(*s.options.subscription_identifier);
+            else if (s.on_message && session_->limits().subscription_identifier_available)
                 props.set<property_id::subscription_identifier>(
                     static_cast<std::uint32_t>(w.index + 1));
-            scratch_user_properties_.clear();
-            for (const auto& [k, v] : s.options.user_properties)
-                scratch_user_properties_.push_back({k, v});
-            if (!scratch_user_properties_.empty())
-                props.set<property_id::user_property>(
-                    std::span<const string_pair>{scratch_user_properties_});
+            set_user_properties(s.options.user_properties, props);
         }
         auto id = session_->subscribe(std::span{&sub, 1}, props, now());
         if (!id)
@@ -1413,7 +1465,10 @@ private:
             return;
         }
         const std::string_view filters[] = {w.filter};
-        auto id = session_->unsubscribe(filters, {}, now());
+        unsubscribe_properties props;
+        if (version_ == protocol_version::v5)
+            set_user_properties(w.options.user_properties, props);
+        auto id = session_->unsubscribe(filters, props, now());
         if (!id)
             return w.done.complete(io_executor_, id.error(), {});
         w.packet_id = *id;
@@ -1496,7 +1551,7 @@ private:
     // To the callbacks of the matching subscriptions; false if none took it.
     bool route(const message_view& v, const publish& p) {
         bool taken = false;
-        if (version_ == protocol_version::v5) {
+        if (version_ == protocol_version::v5 && !user_subscription_ids_) {
             for (auto id : p.properties.get<property_id::subscription_identifier>()) {
                 if (id != 0 && id <= subscriptions_.size()) {
                     auto& s = subscriptions_[id - 1];
@@ -1567,8 +1622,9 @@ private:
     asio::steady_timer reconnect_timer_;
     Store store_;
     handler_bridge handler_;
-    std::vector<string_pair> will_user_properties_; ///< viewed by the session's CONNECT
-    protocol_version version_;                      ///< may fall back from 5.0 to 3.1.1
+    std::vector<string_pair> will_user_properties_;    ///< viewed by the session's CONNECT
+    std::vector<string_pair> connect_user_properties_; ///< viewed by the session's CONNECT
+    protocol_version version_;                         ///< may fall back from 5.0 to 3.1.1
     std::optional<session> session_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::array<std::byte, 16 * 1024> read_buffer_{};
@@ -1608,6 +1664,8 @@ private:
     std::optional<broker_address> redirect_;      ///< 0x9C: the server for this connection
     std::optional<broker_address> next_redirect_; ///< 0x9C: the server for the next attempt
     std::error_code last_error_;
+    std::optional<std::string> connack_response_information_; ///< for connection_state
+    std::vector<std::pair<std::string, std::string>> connack_user_properties_;
     std::error_code transport_error_; ///< why the transport failed, for on_closed
     std::error_code redirect_error_;  ///< why a redirect was not followed, for on_closed
     std::error_code given_up_;        ///< set when no reconnect will follow: publishes fail at once
@@ -1635,6 +1693,7 @@ private:
     std::size_t queued_bytes_ = 0;
 
     std::vector<stored_subscription> subscriptions_;
+    bool user_subscription_ids_ = false; ///< a subscription has its own identifier: route by filter
     std::vector<subscribe_waiter> pending_subscribes_; ///< to send once connected
     std::vector<subscribe_waiter> subscribe_waiters_;  ///< sent, waiting for SUBACK
     std::vector<unsubscribe_waiter> pending_unsubscribes_;

@@ -86,6 +86,7 @@ enum class client_errc : std::uint8_t {
     too_many_redirects,   ///< redirected more often in a row than redirect_limit allows
     no_authenticator,     ///< async_auth without an authenticator in the options
     message_too_large,    ///< larger than the offline queue's byte limit on its own
+    session_expiry_not_allowed, ///< DISCONNECT may not give a session ended at 0 an expiry
 };
 
 namespace detail {
@@ -114,6 +115,9 @@ public:
             return "re-authentication needs client_options::authenticator";
         case client_errc::message_too_large:
             return "the message alone is larger than the offline queue's byte limit";
+        case client_errc::session_expiry_not_allowed:
+            return "DISCONNECT cannot set a non-zero Session Expiry Interval when CONNECT set 0 "
+                   "[MQTT-3.14.2-2]";
         }
         return "unknown client error";
     }
@@ -157,6 +161,12 @@ struct connection_state {
     broker_address broker; ///< the broker connected to, or tried next
     /// When connected: what the broker granted (MQTT 5 CONNACK properties).
     session::server_limits limits;
+    /// When connected (MQTT 5): the CONNACK's Response Information, the basis
+    /// of response topics, if client_options::request_response_information
+    /// asked for it and the broker gave one.
+    std::optional<std::string> response_information;
+    /// When connected (MQTT 5): the CONNACK's User Properties.
+    std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
 /// What to do with a new message when the offline queue is full.
@@ -174,8 +184,33 @@ struct subscribe_options {
     ctmqtt::retain_handling retain_handling = ctmqtt::retain_handling::send_on_subscribe;
     std::vector<std::pair<std::string, std::string>> user_properties;
 
+    /// MQTT 5: a Subscription Identifier of your own, sent with the
+    /// subscription (messages carry it back: message::subscription_identifiers,
+    /// message_view::properties). Unset, the client numbers subscriptions that
+    /// have a callback itself and routes messages by those numbers; once any
+    /// subscription has an identifier of its own, messages are routed by topic
+    /// filter instead.
+    std::optional<std::uint32_t> subscription_identifier;
     subscribe_options() = default;
     subscribe_options(ctmqtt::qos q) : max_qos(q) {} // NOLINT: a QoS is the common case
+};
+
+/// Unsubscribe options (MQTT 5 UNSUBSCRIBE properties).
+struct unsubscribe_options {
+    std::vector<std::pair<std::string, std::string>> user_properties;
+};
+
+/// What DISCONNECT says (MQTT 5 §3.14; 3.1/3.1.1 send a bare DISCONNECT).
+struct disconnect_options {
+    disconnect_reason_code reason{}; ///< 0x00 Normal disconnection by default
+    /// A new Session Expiry Interval. It cannot turn a session the CONNECT
+    /// asked to end with the connection (interval 0) into a kept one
+    /// [MQTT-3.14.2-2]: that is refused with client_errc::session_expiry_not_allowed.
+    std::optional<std::uint32_t> session_expiry_interval;
+    std::optional<std::string> reason_string;
+    std::vector<std::pair<std::string, std::string>> user_properties;
+    disconnect_options() = default;
+    disconnect_options(disconnect_reason_code r) : reason(r) {} // NOLINT: the common case
 };
 
 /// Called with each message routed to a subscription (see async_subscribe).
@@ -197,6 +232,15 @@ struct client_options {
     std::uint16_t keep_alive = 60;
     bool clean_start = true;
     std::uint32_t session_expiry_interval = 0; ///< MQTT 5: how long the broker keeps our session
+    /// MQTT 5: User Properties sent in CONNECT.
+    std::vector<std::pair<std::string, std::string>> connect_user_properties;
+    /// MQTT 5 Request Response Information: ask the broker for Response
+    /// Information in CONNACK (connection_state::response_information).
+    bool request_response_information = false;
+    /// MQTT 5 Request Problem Information: false asks the broker to leave
+    /// Reason Strings and User Properties out of most acknowledgements.
+    /// Unset: not sent (the broker's default is true).
+    std::optional<bool> request_problem_information;
     std::optional<std::string> user_name;
     std::optional<std::string> password;
     /// The will: published by the broker when the connection ends without
