@@ -1,0 +1,83 @@
+// The part of ctmqtt-pub and ctmqtt-sub that runs the client: one
+// io_context on the main thread, one ctmqtt::client, connect, DISCONNECT
+// once, and the exit status.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+
+#include <ctmqtt/client/client.hpp>
+
+#include "client_config.hpp"
+#include "options.hpp"
+#include "runtime.hpp"
+
+namespace ctmqtt::tools {
+
+class client_program {
+public:
+    client_program(const client_program&) = delete;
+    client_program& operator=(const client_program&) = delete;
+
+protected:
+    client_program(const config& cfg, connect_setup& setup)
+        : cfg_(cfg), setup_(setup), term_(cfg.quiet), log_(cfg.debug, setup.options.client_id),
+          v5_(cfg.protocol_version == 5) {}
+    virtual ~client_program() = default;
+
+    /// Connects, and runs until finish(); returns the exit status.
+    int run_client() {
+        setup_.options.on_state = [this](const connection_state& s) {
+            if (s.what == connection_state::kind::connected && !s.limits.assigned_client_id.empty())
+                log_.set_id(s.limits.assigned_client_id); // libmosquitto adopts it too
+            on_state(s);
+        };
+        mqtt_.emplace(io_.get_executor(), setup_.options);
+        log_.client("sending CONNECT");
+        mqtt_->async_connect([this](std::error_code ec) { on_connect(ec); });
+        io_.run();
+        return status_;
+    }
+
+    virtual void on_state(const connection_state& s) = 0;
+    virtual void on_connect(std::error_code ec) = 0;
+    /// Called once by finish(): cancel what would keep the io_context busy.
+    virtual void on_finish() {}
+
+    /// Sends DISCONNECT once (with -D disconnect's properties), then calls `done`.
+    template <class Done>
+    void send_disconnect(disconnect_reason_code reason, Done done) {
+        if (disconnecting_)
+            return;
+        disconnecting_ = true;
+        log_.client("sending DISCONNECT");
+        mqtt_->async_disconnect(disconnect_how(cfg_, reason), std::move(done));
+    }
+
+    void finish(int status) {
+        if (finished_)
+            return;
+        finished_ = true;
+        status_ = status;
+        on_finish();
+        io_.stop();
+    }
+
+    const config& cfg_;
+    connect_setup& setup_;
+    terminal term_;
+    debug_log log_;
+    const bool v5_;
+    boost::asio::io_context io_;
+    std::optional<client> mqtt_;
+    bool connected_once_ = false;
+    bool disconnecting_ = false;
+    bool finished_ = false;
+    int status_ = 0;
+};
+
+} // namespace ctmqtt::tools
