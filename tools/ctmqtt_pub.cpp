@@ -63,8 +63,6 @@ private:
 
     void on_connect(std::error_code ec) override {
         if (ec) {
-            if (connected_once_)
-                return;
             const auto f = describe_connect_failure(ec, cfg_.protocol_version);
             if (f.refused) {
                 log_.client("received CONNACK (" + std::to_string(f.status) + ")");
@@ -80,9 +78,6 @@ private:
             finish(f.status);
             return;
         }
-        if (connected_once_)
-            return;
-        connected_once_ = true;
         log_.client("received CONNACK (0)");
         if (line_mode_)
             start_reading_lines();

@@ -68,8 +68,6 @@ private:
 
     void on_connect(std::error_code ec) override {
         if (ec) {
-            if (connected_once_ || disconnecting_)
-                return;
             const auto f = describe_connect_failure(ec, cfg_.protocol_version);
             if (f.refused)
                 log_.client("received CONNACK (" + std::to_string(f.status) + ")");
@@ -77,7 +75,6 @@ private:
             finish(f.status);
             return;
         }
-        connected_once_ = true;
         log_.client("received CONNACK (0)");
         subscribe();
         unsubscribe();

@@ -34,16 +34,22 @@ protected:
         setup_.options.on_state = [this](const connection_state& s) {
             if (s.what == connection_state::kind::connected && !s.limits.assigned_client_id.empty())
                 log_.set_id(s.limits.assigned_client_id); // libmosquitto adopts it too
+            // The first attempt failing ends the program, as mosquitto's
+            // connect does (the client itself would try again).
+            if (!connect_reported_ && s.what != connection_state::kind::connected &&
+                s.what != connection_state::kind::lost)
+                connect_result(s.error ? s.error : make_error_code(session_errc::connection_lost));
             on_state(s);
         };
         mqtt_.emplace(io_.get_executor(), setup_.options);
         log_.client("sending CONNECT");
-        mqtt_->async_connect([this](std::error_code ec) { on_connect(ec); });
+        mqtt_->async_connect([this](std::error_code ec) { connect_result(ec); });
         io_.run();
         return status_;
     }
 
     virtual void on_state(const connection_state& s) = 0;
+    /// The first connection is up (no error), or could not be made.
     virtual void on_connect(std::error_code ec) = 0;
     /// Called once by finish(): cancel what would keep the io_context busy.
     virtual void on_finish() {}
@@ -56,6 +62,14 @@ protected:
         disconnecting_ = true;
         log_.client("sending DISCONNECT");
         mqtt_->async_disconnect(disconnect_how(cfg_, reason), std::move(done));
+    }
+
+    void connect_result(std::error_code ec) {
+        if (connect_reported_ || finished_)
+            return;
+        connect_reported_ = true;
+        connected_once_ = !ec;
+        on_connect(ec);
     }
 
     void finish(int status) {
@@ -74,7 +88,8 @@ protected:
     const bool v5_;
     boost::asio::io_context io_;
     std::optional<client> mqtt_;
-    bool connected_once_ = false;
+    bool connect_reported_ = false;
+    bool connected_once_ = false; ///< the first connection was made
     bool disconnecting_ = false;
     bool finished_ = false;
     int status_ = 0;
