@@ -399,6 +399,13 @@ TEST_CASE("store::sqlite: a database that cannot be used gives a clear error", "
         CHECK_THAT(ec.message(), Catch::StartsWith("store: restoring packet 1 of session 'c1' in " +
                                                    db.path + ": "));
         CHECK(store::sqlite_result_code(ec) == 0);
+        CHECK(st.last_error() == ec);
+        sql(db.path, "UPDATE ctmqtt_outbound SET version = 9");
+        store::sqlite again{db.path, "c1"};
+        peer q{again, v5, false};
+        CHECK(again.restore(q.s).message() == "store: restoring packet 1 of session 'c1' in " +
+                                                  db.path +
+                                                  ": stored with unknown protocol version 9");
     }
     SECTION("the same error twice is the same error code") {
         const auto path = (db.dir.path() / "missing" / "x.db").string();

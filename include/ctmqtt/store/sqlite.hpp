@@ -233,43 +233,49 @@ public:
         if (!db_)
             return unusable();
         version_ = s.version();
+        const auto read_failed = [&] {
+            return fail_now("reading session " + quoted_name() + " from " + path_);
+        };
+        const auto refused = [&](std::uint16_t id, const std::string& why) {
+            last_error_ = make_sqlite_error(
+                "store: restoring packet " + std::to_string(id) + " of " + where() + ": " + why, 0);
+            return last_error_;
+        };
         auto rows = prepare("SELECT key, pubrel, version, packet FROM ctmqtt_outbound "
                             "WHERE key BETWEEN ?1 AND ?2 ORDER BY seq");
         if (!rows)
-            return fail_now("reading session " + quoted_name() + " from " + path_);
+            return read_failed();
         bind_session_range(rows.get());
         byte_buffer transcoded;
         int rc = SQLITE_ROW;
         while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
-            const auto id =
-                static_cast<std::uint16_t>(sqlite3_column_int64(rows.get(), 0) & 0xFFFF);
+            const auto id = packet_id_of(sqlite3_column_int64(rows.get(), 0));
             const bool pubrel = sqlite3_column_int(rows.get(), 1) != 0;
-            const auto stored_version =
-                static_cast<protocol_version>(sqlite3_column_int(rows.get(), 2));
+            const int stored_version = sqlite3_column_int(rows.get(), 2);
             const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(rows.get(), 3));
             const auto size = static_cast<std::size_t>(sqlite3_column_bytes(rows.get(), 3));
             bytes_view packet{data, data == nullptr ? 0 : size};
+            if (stored_version < 3 || stored_version > 5)
+                return refused(id, "stored with unknown protocol version " +
+                                       std::to_string(stored_version));
             std::error_code ec;
-            if (!pubrel && stored_version != version_)
-                ec = transcode(packet, stored_version, transcoded);
+            if (!pubrel && static_cast<protocol_version>(stored_version) != version_)
+                ec = transcode(packet, static_cast<protocol_version>(stored_version), transcoded);
             if (!ec)
                 ec = s.restore_in_flight(id, pubrel, pubrel ? bytes_view{} : packet);
             if (ec)
-                return make_sqlite_error("store: restoring packet " + std::to_string(id) + " of " +
-                                             where() + ": " + ec.message(),
-                                         0);
+                return refused(id, ec.message());
         }
         if (rc != SQLITE_DONE)
-            return fail_now("reading session " + quoted_name() + " from " + path_);
+            return read_failed();
         auto inbound = prepare("SELECT key FROM ctmqtt_inbound_qos2 WHERE key BETWEEN ?1 AND ?2");
         if (!inbound)
-            return fail_now("reading session " + quoted_name() + " from " + path_);
+            return read_failed();
         bind_session_range(inbound.get());
         while ((rc = sqlite3_step(inbound.get())) == SQLITE_ROW)
-            s.restore_inbound_qos2(
-                static_cast<std::uint16_t>(sqlite3_column_int64(inbound.get(), 0) & 0xFFFF));
+            s.restore_inbound_qos2(packet_id_of(sqlite3_column_int64(inbound.get(), 0)));
         if (rc != SQLITE_DONE)
-            return fail_now("reading session " + quoted_name() + " from " + path_);
+            return read_failed();
         return {};
     }
 
@@ -327,6 +333,10 @@ private:
     // primary key (the table's own b-tree), one range per session.
     std::int64_t key(std::uint16_t packet_id) const noexcept {
         return session_id_ << 16 | packet_id;
+    }
+
+    static std::uint16_t packet_id_of(std::int64_t key) noexcept {
+        return static_cast<std::uint16_t>(key & 0xFFFF);
     }
 
     void bind_session_range(sqlite3_stmt* st) const noexcept {
@@ -509,11 +519,6 @@ private:
     // A PUBLISH stored by a client of another protocol version, encoded for
     // this one (into `out`; `packet` then views it).
     std::error_code transcode(bytes_view& packet, protocol_version from, byte_buffer& out) const {
-        if (from != protocol_version::v3_1 && from != protocol_version::v3_1_1 &&
-            from != protocol_version::v5)
-            return make_sqlite_error("store: the row's protocol version " +
-                                         std::to_string(static_cast<int>(from)) + " is unknown",
-                                     0);
         publish p;
         if (auto ec = decode(packet, from, p))
             return ec;
