@@ -99,8 +99,10 @@ private:
     void subscribe() {
         const int mid = log_.next_mid();
         const auto options = subscription_options();
+        // The subscription options byte; libmosquitto clears it before MQTT 5.
         const unsigned options_byte =
-            (cfg_.retain_as_published ? 0x08u : 0u) | (cfg_.send_retain_never ? 0x20u : 0u);
+            !v5_ ? 0u
+                 : (cfg_.retain_as_published ? 0x08u : 0u) | (cfg_.send_retain_never ? 0x20u : 0u);
         for (const auto& topic : cfg_.topics) {
             char line[64];
             std::snprintf(line, sizeof(line), ", QoS: %d, Options: 0x%02x)", cfg_.qos,
@@ -114,6 +116,12 @@ private:
             mqtt_->async_subscribe(
                 topic, options,
                 [this, mid](std::error_code ec, std::vector<suback_reason_code> codes) {
+                    // A filter the client cannot send (mosquitto_sub would wait forever).
+                    if (ec && !disconnecting_) {
+                        term_.error("Error: " + ec.message() + "\n");
+                        send_disconnect(disconnect_reason_code{},
+                                        [this](std::error_code) { finish(1); });
+                    }
                     if (ec)
                         return;
                     for (auto c : codes)

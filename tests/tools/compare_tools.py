@@ -427,6 +427,13 @@ class Comparison:
                     ours = self.run(f"ctmqtt-{tool}", args, port)
                     self.report.same(f"refusal {tool} {' '.join(args)}", theirs,
                                      (ours[0], ours[1], ours[2]))
+        # An authentication method mosquitto does not know (CONNACK 0x8C).
+        for tool in ("sub", "pub"):
+            args = ["-t", "a", "-V", "5", "-D", "connect", "authentication-method", "none-such",
+                    "-D", "connect", "authentication-data", "x"] + \
+                (["-E"] if tool == "sub" else ["-m", "x"])
+            self.report.same(f"refusal {tool}: authentication method",
+                             self.run(f"mosquitto_{tool}", args), self.run(f"ctmqtt-{tool}", args))
         # Nobody listening.
         closed = free_port()
         for tool in ("sub", "pub"):
@@ -498,6 +505,25 @@ class Comparison:
             theirs = self.run("mosquitto_sub", args)
             ours = self.run("ctmqtt-sub", args)
             self.report.same(f"exit {' '.join(args)}", theirs, ours)
+        # -d: libmosquitto's debug lines (with a client identifier given).
+        for version in ("311", "5"):
+            for args in (["-t", "debug/a", "-t", "debug/b", "-q", "1", "-R", "-E", "-d"],
+                         ["-t", "debug/a", "-E", "-d", "-U", "debug/a"]):
+                args = args + ["-V", version]
+                self.report.same(f"debug sub {' '.join(args)}",
+                                 self.run("mosquitto_sub", args + ["-i", "dbg-m"]),
+                                 self.run("ctmqtt-sub", args + ["-i", "dbg-m"]))
+            for qos in "012":
+                args = ["-t", "debug/p", "-m", "x", "-d", "-q", qos, "--repeat", "2",
+                        "-i", "dbg-p", "-V", version]
+                # A subscriber, so that MQTT 5 PUBACKs say Success, not No matching
+                # subscribers (ctmqtt's client does not report the success codes).
+                watcher = self.start("mosquitto_sub", ["-t", "debug/p", "-C", "4", "-i",
+                                                       f"dbg-w{version}{qos}"])
+                self.open.wait_subscribed(f"dbg-w{version}{qos}")
+                self.report.same(f"debug pub {' '.join(args)}", self.run("mosquitto_pub", args),
+                                 self.run("ctmqtt-pub", args))
+                watcher.finish()
         pair = [self.start(t, ["-t", "exit/signal", "-i", f"signal-{t}"])
                 for t in ("mosquitto_sub", "ctmqtt-sub")]
         self.open.wait_subscribed("signal-mosquitto_sub", "signal-ctmqtt-sub")
@@ -505,6 +531,28 @@ class Comparison:
             p.process.send_signal(signal.SIGINT)
         results = [p.finish() for p in pair]
         self.report.same("SIGINT after CONNACK", results[0], results[1])
+
+    def compare_persistent_sessions(self):
+        """-c: a session the broker keeps; QoS 1 messages published while the
+        subscriber is away arrive when it comes back."""
+        for version in ("311", "5"):
+            results = []
+            for tool in ("mosquitto_sub", "ctmqtt-sub"):
+                client = f"keep-{tool}-{version}"
+                topic = f"keep/{tool}/{version}"
+                args = ["-t", topic, "-q", "1", "-c", "-i", client, "-V", version]
+                first = self.run(tool, args + ["-E"])
+                self.publish(["-t", topic, "-q", "1", "-m", "while away"])
+                self.publish(["-t", topic, "-q", "1", "-m", "and again"])
+                second = self.run(tool, args + ["-C", "2", "-F", "%q %m %p", "-x", "0"]
+                                  if version == "5" else args + ["-C", "2", "-F", "%q %m %p"])
+                results.append((first, second))
+            self.report.check(f"persistent session v{version}: the queued messages arrive",
+                              results[0][1][0] == b"1 1 while away\n1 2 and again\n",
+                              repr(results[0]))
+            self.report.same(f"persistent session v{version}: first run", *[r[0] for r in results])
+            self.report.same(f"persistent session v{version}: second run",
+                             *[r[1] for r in results])
 
     # -------------------------------------------------------------- a broker that breaks MQTT
 
@@ -584,6 +632,7 @@ def main():
                  ("refusals", comparison.compare_refusals),
                  ("options", comparison.compare_bad_options),
                  ("exits", comparison.compare_exits),
+                 ("sessions", comparison.compare_persistent_sessions),
                  ("protocol", comparison.compare_protocol_violation)]
         for name, part in parts:
             if args.k in name:
