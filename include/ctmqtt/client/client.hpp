@@ -20,6 +20,7 @@
 //   whose buffers keep their capacity, and Asio recycles operation memory.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -152,6 +153,7 @@ public:
           keep_alive_timer_(strand_.plain()), reconnect_timer_(strand_.plain()),
           store_(std::move(store)), version_(options_.version) {
         handler_.owner = this;
+        read_buffer_.resize(std::max<std::size_t>(options_.read_buffer_size, 64));
         if (options_.brokers.empty())
             options_.brokers.push_back({options_.host, options_.port});
         if (options_.reconnect_jitter > 0)
@@ -1627,7 +1629,7 @@ private:
     protocol_version version_;                         ///< may fall back from 5.0 to 3.1.1
     std::optional<session> session_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-    std::array<std::byte, 16 * 1024> read_buffer_{};
+    std::vector<std::byte> read_buffer_; ///< client_options::read_buffer_size bytes
     // On the heap and shared with the operations using them: an operation
     // cancelled by the destructor is run or destroyed after the client is gone.
     std::shared_ptr<detail::handler_memory> read_memory_ =

@@ -282,6 +282,10 @@ struct client_options {
     /// Received messages no subscription callback took wait for async_receive; at this many
     /// the client stops reading from the broker until some are taken (nothing is dropped).
     std::size_t inbox_limit = 10'000;
+    /// Bytes read from the connection at a time. Packets larger than this are
+    /// put together by the session; a smaller buffer saves memory per idle
+    /// client (thousands of connections), a larger one reads bursts in fewer calls.
+    std::size_t read_buffer_size = 16 * 1024;
 
     /// Called on the client's strand at every change of the connection's state.
     std::function<void(const connection_state&)> on_state;
