@@ -13,8 +13,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -149,6 +153,23 @@ char read_byte(int fd, std::chrono::milliseconds limit = 10s) {
     ::_exit(2);
 }
 
+// Pauses the broker and waits until the kernel shows it stopped (Linux: the
+// state in /proc/<pid>/stat), so that it reads nothing sent after this.
+void pause_broker(mosquitto_broker& broker) {
+    broker.pause();
+    const std::string stat = "/proc/" + std::to_string(broker.pid()) + "/stat";
+    const auto end = std::chrono::steady_clock::now() + 2s;
+    for (;;) {
+        std::ifstream in(stat);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto paren = text.rfind(')'); // "pid (comm) S ..."
+        if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'T')
+            return;
+        REQUIRE(std::chrono::steady_clock::now() < end);
+        std::this_thread::sleep_for(1ms);
+    }
+}
+
 enum class ending { destroyed, process_killed };
 
 struct outcome {
@@ -210,7 +231,7 @@ outcome resume_after_death(protocol_version v, ending how) {
     REQUIRE(run_until(io, [&] { return sub_connects == 2 && (!pub || pub_connects == 2); }));
 
     if (how == ending::destroyed) {
-        broker.pause();
+        pause_broker(broker);
         publish_all(*pub, q1, q2);
         io.restart();
         io.run_for(300ms); // the PUBLISHes are written; the broker does not read them
@@ -227,7 +248,7 @@ outcome resume_after_death(protocol_version v, ending how) {
                             to_child[0]);
         const char connected = read_byte(to_parent[0]);
         if (connected == 'c') {
-            broker.pause();
+            pause_broker(broker);
             write_byte(to_child[1], 'g');
         }
         const char published = connected == 'c' ? read_byte(to_parent[0]) : 0;
