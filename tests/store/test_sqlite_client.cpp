@@ -13,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -328,4 +329,28 @@ TEST_CASE("store::memory loses what was in flight in the same scenario", "[store
     const auto out = resume_after_death<store::memory>(protocol_version::v5, ending::destroyed);
     CHECK(out.q1 == std::vector<int>(n, 0));
     CHECK(out.q2 == std::vector<int>(n, 0));
+}
+
+TEST_CASE("store::sqlite: a store keeping another session than the client id's is refused "
+          "[MQTT-3.1.3-2]",
+          "[store][client]") {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("ctmqtt-store-mismatch-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto path = (dir / "session.db").string();
+    boost::asio::io_context io;
+    client_options o;
+    o.client_id = "sensor-1";
+    try {
+        basic_client<transport::tcp, store::sqlite> c(io.get_executor(), o,
+                                                      store::sqlite{path, "sensor-2"});
+        FAIL("constructed with another session's store");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == make_error_code(client_errc::store_session_mismatch));
+        CHECK_THAT(e.what(), Catch::Contains("'sensor-2'") && Catch::Contains("'sensor-1'"));
+    }
+    // The same name is accepted.
+    basic_client<transport::tcp, store::sqlite> ok(io.get_executor(), o,
+                                                   store::sqlite{path, "sensor-1"});
+    std::filesystem::remove_all(dir);
 }

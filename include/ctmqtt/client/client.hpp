@@ -158,6 +158,15 @@ public:
             options_.brokers.push_back({options_.host, options_.port});
         if (options_.reconnect_jitter > 0)
             random_.seed(std::random_device{}());
+        // A persistent store keeps the state of one session: the client's
+        // [MQTT-3.1.3-2]. A store naming another would resume the wrong one.
+        if constexpr (requires { store_.session_name(); }) {
+            if (!options_.client_id.empty() && store_.session_name() != options_.client_id)
+                throw std::system_error(make_error_code(client_errc::store_session_mismatch),
+                                        "ctmqtt: the store's session '" +
+                                            std::string{store_.session_name()} +
+                                            "' is not the client id '" + options_.client_id + "'");
+        }
         make_session();
         if (auto ec = store_.restore(*session_))
             throw std::system_error(ec, "ctmqtt: restoring the session from the store");
@@ -991,6 +1000,9 @@ private:
         if (fallback_pending_ && wanted_) {
             fallback_pending_ = false;
             make_session();
+            // The store hands its state to the new session (and learns its version).
+            if (auto ec = store_.restore(*session_))
+                return give_up(ec);
             return start_connection();
         }
         schedule_reconnect(closed_while_connected_);

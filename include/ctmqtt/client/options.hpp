@@ -87,6 +87,7 @@ enum class client_errc : std::uint8_t {
     no_authenticator,     ///< async_auth without an authenticator in the options
     message_too_large,    ///< larger than the offline queue's byte limit on its own
     session_expiry_not_allowed, ///< DISCONNECT may not give a session ended at 0 an expiry
+    store_session_mismatch,     ///< the Store keeps another session than the client id's
 };
 
 namespace detail {
@@ -115,6 +116,9 @@ public:
             return "re-authentication needs client_options::authenticator";
         case client_errc::message_too_large:
             return "the message alone is larger than the offline queue's byte limit";
+        case client_errc::store_session_mismatch:
+            return "the store keeps the state of another session than the client identifier's "
+                   "[MQTT-3.1.3-2]";
         case client_errc::session_expiry_not_allowed:
             return "DISCONNECT cannot set a non-zero Session Expiry Interval when CONNECT set 0 "
                    "[MQTT-3.14.2-2]";
