@@ -1,8 +1,10 @@
 // ctmqtt-pub: a drop-in replacement for mosquitto_pub 2.0.11 on ctmqtt's
 // client. The same options, defaults, output and exit statuses; see
 // tools/README.md for what differs.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -42,7 +44,16 @@ public:
             setup_.options.topic_aliases = topic_alias_policy::when_free;
     }
 
-    int run() { return run_client(); }
+    int run() {
+        const int status = run_client();
+        if (reading_) {
+            // The reader is still blocked on stdin (the connection ended
+            // first): end here rather than destroy what it posts to.
+            std::fflush(nullptr);
+            std::_Exit(status);
+        }
+        return status;
+    }
 
 private:
     void on_state(const connection_state& s) override {
@@ -165,6 +176,7 @@ private:
     // -l: one message a line, read by a thread of its own (stdin may be a
     // terminal, a pipe or a file); the lines are published on the client's thread.
     void start_reading_lines() {
+        reading_ = true;
         std::thread([this] {
             std::string line;
             char buf[1024];
@@ -188,6 +200,7 @@ private:
                 if (in_flight_ == 0)
                     disconnect();
             });
+            reading_ = false;
         }).detach();
     }
 
@@ -205,6 +218,7 @@ private:
     int published_ = 0;
     std::size_t in_flight_ = 0;
     bool input_done_ = false;
+    std::atomic<bool> reading_{false};
 };
 
 // -s: all of stdin. Returns false (after the message) when it cannot be sent.

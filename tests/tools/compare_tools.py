@@ -524,6 +524,27 @@ class Comparison:
                 self.report.same(f"debug pub {' '.join(args)}", self.run("mosquitto_pub", args),
                                  self.run("ctmqtt-pub", args))
                 watcher.finish()
+        # stdout closed by the reader (| head -1): a write error, DISCONNECT, status 0.
+        readers = [subprocess.Popen([self.tool(t), "-p", str(self.open.port), "-t", "exit/pipe",
+                                     "-v", "-i", f"pipe-{t}"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=self.env)
+                   for t in ("mosquitto_sub", "ctmqtt-sub")]
+        self.open.wait_subscribed("pipe-mosquitto_sub", "pipe-ctmqtt-sub")
+        self.publish(["-t", "exit/pipe", "-m", "first"])
+        lines = [r.stdout.readline() for r in readers]
+        for r in readers:
+            r.stdout.close()
+        for i in range(3):
+            self.publish(["-t", "exit/pipe", "-m", f"more {i}"])
+        statuses = []
+        for r in readers:
+            try:
+                statuses.append(r.wait(TIMEOUT))
+            except subprocess.TimeoutExpired:
+                r.kill()
+                statuses.append("timeout")
+            r.stderr.close()
+        self.report.same("stdout closed", (lines[0], b"", statuses[0]), (lines[1], b"", statuses[1]))
         pair = [self.start(t, ["-t", "exit/signal", "-i", f"signal-{t}"])
                 for t in ("mosquitto_sub", "ctmqtt-sub")]
         self.open.wait_subscribed("signal-mosquitto_sub", "signal-ctmqtt-sub")

@@ -3,6 +3,7 @@
 // once, and the exit status.
 #pragma once
 
+#include <csignal>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -31,6 +32,9 @@ protected:
 
     /// Connects, and runs until finish(); returns the exit status.
     int run_client() {
+        // As libmosquitto does: a closed stdout is seen as a write error
+        // (mosquitto_sub then disconnects and exits 0), not a SIGPIPE.
+        std::signal(SIGPIPE, SIG_IGN);
         setup_.options.on_state = [this](const connection_state& s) {
             if (s.what == connection_state::kind::connected && !s.limits.assigned_client_id.empty())
                 log_.set_id(s.limits.assigned_client_id); // libmosquitto adopts it too
