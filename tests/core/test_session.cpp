@@ -48,6 +48,8 @@ struct recorder final : session_handler {
     protocol_version version;
     std::vector<std::string> log;
     std::vector<std::error_code> connacks;
+    std::vector<std::pair<std::uint8_t, connect_return_code>>
+        connack_codes;                           ///< reason, return code
     std::optional<std::string> server_reference; ///< from the last CONNACK
     std::vector<message> messages;
     std::vector<std::pair<std::uint16_t, std::error_code>> done;
@@ -72,6 +74,7 @@ struct recorder final : session_handler {
 
     void on_connack(const connack& ack, std::error_code ec) override {
         connacks.push_back(ec);
+        connack_codes.emplace_back(ack.reason_code.value(), ack.return_code);
         server_reference.reset();
         if (auto r = ack.properties.get<property_id::server_reference>())
             server_reference = std::string{*r};
@@ -568,6 +571,93 @@ TEST_CASE("every MQTT 3.1.1 CONNACK return code 1-5 is reported and closes", "[s
     }
 }
 
+TEST_CASE("a 3.1.1 server's CONNACK to a 5.0 CONNECT (return code 1) is the refusal 0x84",
+          "[session]") {
+    // What 0x84 Unsupported Protocol Version in a 5.0 CONNACK gives.
+    harness v5_refusal{v5};
+    v5_refusal.start();
+    connack ack;
+    ack.reason_code = reason::unsupported_protocol_version;
+    v5_refusal.feed_packet(ack);
+    REQUIRE(v5_refusal.rec.connacks.size() == 1);
+    const auto expected = v5_refusal.rec.connacks[0];
+    REQUIRE(expected == make_error_code(session_errc::connection_refused, 0x84));
+
+    for (bool split : {false, true}) {
+        INFO("fed " << (split ? "a byte at a time" : "whole"));
+        harness h{v5};
+        h.start();
+        const auto bytes = hex("20 02 00 01"); // 3.1.1 §3.2: flags 0, return code 1
+        if (split)
+            for (std::size_t i = 0; i < bytes.size(); ++i)
+                h.feed(bytes_view{bytes}.subspan(i, 1));
+        else
+            h.feed(bytes);
+        REQUIRE(h.rec.connacks.size() == 1);
+        const auto ec = h.rec.connacks[0];
+        CHECK(ec == expected);
+        CHECK(ec.message() == expected.message());
+        CHECK(ec.message() == "connection refused: Unsupported Protocol Version (CONNACK 0x84)");
+        // Both ways of asking "was the version refused?" say yes.
+        REQUIRE(h.rec.connack_codes.size() == 1);
+        CHECK(h.rec.connack_codes[0].first == 0x84);
+        CHECK(h.rec.connack_codes[0].second == connect_return_code::unacceptable_protocol_version);
+        REQUIRE(h.rec.closed.size() == 1);
+        CHECK(h.rec.closed[0] == expected);
+        CHECK(h.s.current_state() == session::state::disconnected);
+        CHECK(h.s.output().empty()); // no DISCONNECT: the server does not speak 5.0
+    }
+
+    SECTION("a 3.1.1 session takes the same bytes as its own refusal") {
+        harness h{v4};
+        h.start();
+        h.feed_hex("20 02 00 01");
+        REQUIRE(h.rec.connacks.size() == 1);
+        CHECK(h.rec.connacks[0] ==
+              make_error_code(
+                  session_errc::connection_refused_v3,
+                  static_cast<unsigned>(connect_return_code::unacceptable_protocol_version)));
+    }
+    SECTION("once connected, the same bytes are a second CONNACK [MQTT-3.2.0-2]") {
+        harness h{v5};
+        h.connect();
+        h.feed_hex("20 02 00 01");
+        REQUIRE(h.rec.closed.size() == 1);
+        CHECK(h.rec.closed[0] == session_errc::unexpected_packet);
+        CHECK(h.rec.connacks.size() == 1);
+        CHECK(h.disconnect_reason() == 0x82);
+    }
+}
+
+TEST_CASE("other 2-byte CONNACKs to a 5.0 CONNECT stay malformed: DISCONNECT 0x81", "[session]") {
+    struct bad {
+        const char* bytes;
+        codec_errc rule;
+    };
+    const bad inputs[] = {
+        {"20 02 00 00", codec_errc::field_truncated},         // 3.1.1 accepted: no property length
+        {"20 02 00 02", codec_errc::reason_code_not_allowed}, // 3.1.1 identifier rejected
+        {"20 02 00 05", codec_errc::reason_code_not_allowed}, // 3.1.1 not authorized
+        {"20 02 01 01", codec_errc::reason_code_not_allowed}, // return code 1 with Session Present
+        {"20 02 00 84", codec_errc::field_truncated},         // 5.0 0x84 without property length
+        {"20 02 02 01", codec_errc::connack_reserved_flags},  // return code 1, a reserved flag
+    };
+    for (const auto& in : inputs) {
+        INFO(in.bytes);
+        harness h{v5};
+        h.start();
+        h.feed_hex(in.bytes);
+        CHECK(h.rec.connacks.empty());
+        REQUIRE(h.rec.closed.size() == 1);
+        const auto ec = h.rec.closed[0];
+        CHECK(ec.category() == codec_category());
+        CHECK(ec == in.rule);
+        CHECK_THAT(ec.message(), Catch::Contains("CONNACK"));
+        CHECK(h.s.current_state() == session::state::disconnected);
+        CHECK(h.disconnect_reason() == 0x81);
+    }
+}
+
 // ---------------------------------------------------------------- protocol errors
 
 TEST_CASE("a second CONNACK is a protocol error [MQTT-3.2.0-2]", "[session]") {
@@ -695,6 +785,58 @@ TEST_CASE("outbound QoS 0, 1 and 2", "[session]") {
         CHECK(h.s.publishes_in_flight() == 0);
         CHECK(h.rec.closed.empty());
     }
+}
+
+TEST_CASE("a QoS 0 message with DUP or a packet identifier goes without them", "[session]") {
+    for (auto v : {v4, v5}) {
+        INFO(to_string(v));
+        harness h{v};
+        h.connect();
+        ctmqtt::publish p;
+        p.topic = "t";
+        p.payload = as_bytes(std::string_view{"zero"});
+        p.dup = true;
+        p.packet_id = 7;
+        auto id = h.s.publish(p, h.now);
+        REQUIRE(id);
+        CHECK(*id == 0);
+        auto sent = h.one().as<ctmqtt::publish>(v);
+        CHECK_FALSE(sent.dup);
+        CHECK(sent.packet_id == 0);
+        CHECK(text_of(sent.payload) == "zero");
+    }
+}
+
+TEST_CASE("take_output hands over what is pending; the session goes on in its own buffer",
+          "[session]") {
+    harness h{v5};
+    h.connect();
+    h.publish("first", qos::at_most_once, "one");
+    const auto first_size = h.s.output().size();
+    const auto id = h.publish("second", qos::at_least_once, "two");
+    const std::vector<std::byte> pending(h.s.output().begin(), h.s.output().end());
+    h.s.consume_output(3); // the transport wrote 3 bytes of the first PUBLISH
+
+    byte_buffer taken;
+    taken.append(hex("AA BB")); // old contents are dropped
+    h.s.take_output(taken);
+    CHECK(h.s.output().empty());
+    REQUIRE(taken.size() == pending.size() - 3);
+    CHECK(std::equal(taken.begin(), taken.end(), pending.begin() + 3));
+
+    // More output goes to the session's buffer; the taken bytes do not move or change.
+    const auto* before = taken.data();
+    h.publish("third", qos::at_most_once, std::string(1000, 'x'));
+    CHECK(taken.data() == before);
+    CHECK(std::equal(taken.begin(), taken.end(), pending.begin() + 3));
+    const auto third = h.one().as<ctmqtt::publish>(v5);
+    CHECK(third.topic == "third");
+    CHECK(third.payload.size() == 1000);
+
+    // What was taken decodes to the rest of the first PUBLISH and the whole second one.
+    auto second = decode_packet(bytes_view{taken}.subspan(first_size - 3), v5);
+    REQUIRE(second);
+    CHECK(std::get<ctmqtt::publish>(second->packet).packet_id == id);
 }
 
 TEST_CASE("MQTT 5 reason codes in PUBACK and PUBREC", "[session]") {

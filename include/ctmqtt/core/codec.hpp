@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <variant>
 
 #include <ctmqtt/core/describe.hpp>
@@ -155,18 +156,26 @@ result<encoded_packet> encode(const P& p, protocol_version v,
 /// of `out`, which needs `std::byte* extend(std::size_t)` (byte_buffer has
 /// it): checked, sized and written in one pass. A packet longer than
 /// `max_size` bytes (0: no limit) is not written: `too_large` is returned
-/// (codec_errc::packet_too_large when that is empty).
-template <packet P, class Buffer>
+/// (codec_errc::packet_too_large when that is empty). `too_large` may also
+/// be a function returning the error, called only then (an error_code of
+/// another category costs a call to its category on every packet).
+template <packet P, class Buffer, class TooLarge = std::error_code>
 std::error_code encode_append(const P& p, protocol_version v, Buffer& out, std::size_t max_size = 0,
-                              std::error_code too_large = {}) {
+                              const TooLarge& too_large = {}) {
     v = detail::effective_version(p, v);
     constexpr auto type = packet_type_of<P>;
     std::size_t rl = 0;
     if (auto ec = detail::check_sized(p, v, rl))
         return ec;
     const auto total = 1 + wire::varint::size(static_cast<std::uint32_t>(rl)) + rl;
-    if (max_size != 0 && total > max_size)
-        return too_large ? too_large : make_error_code(codec_errc::packet_too_large, type);
+    if (max_size != 0 && total > max_size) {
+        std::error_code ec;
+        if constexpr (std::is_invocable_r_v<std::error_code, const TooLarge&>)
+            ec = too_large();
+        else
+            ec = too_large;
+        return ec ? ec : make_error_code(codec_errc::packet_too_large, type);
+    }
     std::byte* at = out.extend(total);
     at = wire::put(at, static_cast<std::uint8_t>((static_cast<unsigned>(type) << 4) |
                                                  description<P>::header::encode(p, v)));
