@@ -166,7 +166,9 @@ inline connect_setup make_client_options(const config& cfg, long pid) {
     if (cfg.will_topic) {
         message will;
         will.topic = *cfg.will_topic;
-        const auto payload = as_bytes(std::string_view{cfg.will_payload.value_or("")});
+        // Not value_or(""): a view into that temporary string would dangle.
+        const auto payload =
+            cfg.will_payload ? as_bytes(std::string_view{*cfg.will_payload}) : bytes_view{};
         will.payload.assign(payload.begin(), payload.end());
         will.qos = static_cast<qos>(cfg.will_qos);
         will.retain = cfg.will_retain;
