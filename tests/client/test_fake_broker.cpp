@@ -624,13 +624,9 @@ TEST_CASE("fake broker: CONNACK 0x9C Use another server: the client connects to 
     check_redirect(0x9C, redirect_in::connack);
 }
 
-// Known bug (client.hpp, plan_redirect): after CONNACK 0x9D the client
-// replaces the broker in its list but leaves next_redirect_ empty, so
-// schedule_reconnect takes the reconnect schedule: "retrying" says retry_in
-// 300 ms (expected 0) and B's CONNECT comes 300 ms after A's. 0x9C goes at once.
 TEST_CASE("fake broker: CONNACK 0x9D Server moved: the client connects to the Server Reference "
           "at once, and later reconnects go there too",
-          "[fake_broker][.][known_bug]") {
+          "[fake_broker]") {
     check_redirect(0x9D, redirect_in::connack);
 }
 
@@ -646,15 +642,9 @@ TEST_CASE("fake broker: the server's DISCONNECT 0x9D Server moved: every later c
     check_redirect(0x9D, redirect_in::disconnect);
 }
 
-// Known bug (client.hpp, on_closed): plan_redirect sets last_error_ to
-// too_many_redirects during on_connack, but on_closed, which the session calls
-// next, overwrites it with the CONNACK's refusal. The client stops after the
-// fourth CONNACK as it should, but async_connect and "gave up" report
-// "connection refused: Use another server (CONNACK 0x9C)" instead of
-// client_errc::too_many_redirects.
 TEST_CASE("fake broker: two servers redirecting to each other: after redirect_limit redirects "
           "the client gives up with too_many_redirects",
-          "[fake_broker][.][known_bug]") {
+          "[fake_broker]") {
     fake_broker a;
     fake_broker b;
     const auto redirect_to = [](std::string reference) {
@@ -722,12 +712,9 @@ TEST_CASE("fake broker: with follow_redirects off, CONNACK 0x9C is a refusal lik
     CHECK(a.received_types(2) == std::vector{packet_type::connect, packet_type::disconnect});
 }
 
-// Known bug (client.hpp, on_closed): as above, the bad_server_reference that
-// plan_redirect sets is overwritten by the CONNACK's refusal; async_connect and
-// "gave up" report "connection refused: Use another server (CONNACK 0x9C)".
 TEST_CASE("fake broker: a redirect without a usable Server Reference fails with "
           "bad_server_reference",
-          "[fake_broker][.][known_bug]") {
+          "[fake_broker]") {
     // None at all; a port out of range; an IPv6 literal never closed.
     for (std::string_view reference : {"", "127.0.0.1:99999", "[::1"}) {
         INFO("Server Reference \"" << reference << "\"");
@@ -823,15 +810,9 @@ TEST_CASE("fake broker: CONNACK 0x84 without fallback_to_v311: the client gives 
     CHECK(a.received_types(1) == std::vector{packet_type::connect});
 }
 
-// Known bug (core/session.hpp, on_connack): the session does not yet map a
-// 3.1.1 CONNACK (20 02 00 01) answering a 5.0 CONNECT to the 0x84 refusal
-// (another engineer is adding it). It decodes it as 5.0 and finds it malformed
-// ("CONNACK: reason code 0x01 is not allowed in this packet
-// [MQTT-3.2.2-8]"), sends DISCONNECT 0x81 and retries in 5.0, forever: no
-// fallback, and no "gave up" without it.
 TEST_CASE("fake broker: a 3.1.1 CONNACK (return code 1) answering a 5.0 CONNECT is the 0x84 "
           "refusal: fallback with fallback_to_v311, else gave up",
-          "[fake_broker][.][known_bug]") {
+          "[fake_broker]") {
     // A 3.1.1 broker answers "20 02 00 01": read as 5.0 that is reason code
     // 0x01, which no CONNACK may carry.
     const auto refused = make_error_code(session_errc::connection_refused, 0x84);
