@@ -145,7 +145,13 @@ private:
             term_.error("Warning: Publish " + std::to_string(mid) +
                         " failed: " + std::string{reason_string(code)} + ".\n");
         } else if (ec) {
-            return; // the connection went: on_state says so
+            // The connection went (on_state says so), or the client could not
+            // send this message (e.g. larger than the broker's maximum): say why.
+            if (mqtt_->connected() && !disconnecting_) {
+                term_.error("Error: " + ec.message() + "\n");
+                disconnect();
+            }
+            return;
         }
         if (log_.on()) {
             const auto m = std::to_string(mid);

@@ -443,6 +443,25 @@ class Comparison:
                 (["-E"] if tool == "sub" else ["-m", "x"])
             self.report.same(f"refusal {tool}: authentication method",
                              self.run(f"mosquitto_{tool}", args), self.run(f"ctmqtt-{tool}", args))
+        # A message larger than the broker takes: 3.1.1 is cut off (status 7, "The
+        # connection was lost."), 5.0 knows the limit (status 0; mosquitto_pub says
+        # nothing, ctmqtt-pub says why).
+        small = Broker(self.a.mosquitto, self.dir, "small",
+                       "allow_anonymous true\nmax_packet_size 100\n")
+        try:
+            for version in ("311", "5"):
+                args = ["-t", "big", "-q", "1", "-V", version, "-m", "x" * 300]
+                theirs = self.run("mosquitto_pub", args, small.port)
+                ours = self.run("ctmqtt-pub", args, small.port)
+                self.report.check(f"too large for the broker, v{version}: same status",
+                                  theirs[2] == ours[2], f"{theirs}\n{ours}")
+                if version == "311":
+                    self.report.same("too large for the broker, v311", theirs, ours)
+                else:
+                    self.report.check("too large for the broker, v5: the reason",
+                                      b"Maximum Packet Size" in ours[1], repr(ours))
+        finally:
+            small.stop()
         # Nobody listening.
         closed = free_port()
         for tool in ("sub", "pub"):
