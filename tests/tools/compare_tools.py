@@ -581,6 +581,24 @@ class Comparison:
         results = [p.finish() for p in pair]
         self.report.same("SIGINT after CONNACK", results[0], results[1])
 
+    def compare_defaults_files(self):
+        """Options read from $XDG_CONFIG_HOME/<program> before the command line's."""
+        config = os.path.join(self.dir, "config")
+        os.makedirs(config, exist_ok=True)
+        for name in ("mosquitto_sub", "ctmqtt-sub"):
+            with open(os.path.join(config, name), "w") as f:
+                f.write("# defaults\n-v\n-C 1\n-F %t=%p\n-q 1\n")
+        env = dict(self.env, XDG_CONFIG_HOME=config)
+        pair = [Program([self.tool(t), "-p", str(self.open.port), "-t", "defaults/x",
+                         "-F", "%t:%q:%p", "-i", f"defaults-{t}"], env=env)
+                for t in ("mosquitto_sub", "ctmqtt-sub")]
+        self.open.wait_subscribed("defaults-mosquitto_sub", "defaults-ctmqtt-sub")
+        self.publish(["-t", "defaults/x", "-m", "from the file", "-q", "1"])
+        results = [p.finish() for p in pair]
+        self.report.check("defaults file: read", results[0][0] == b"defaults/x:1:from the file\n",
+                          repr(results[0]))
+        self.report.same("defaults file", *results)
+
     def compare_persistent_sessions(self):
         """-c: a session the broker keeps; QoS 1 messages published while the
         subscriber is away arrive when it comes back."""
@@ -682,6 +700,7 @@ def main():
                  ("options", comparison.compare_bad_options),
                  ("exits", comparison.compare_exits),
                  ("sessions", comparison.compare_persistent_sessions),
+                 ("defaults", comparison.compare_defaults_files),
                  ("protocol", comparison.compare_protocol_violation)]
         for name, part in parts:
             if args.k in name:
