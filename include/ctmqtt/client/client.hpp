@@ -679,7 +679,8 @@ private:
     }
 
     void begin_session() {
-        if (auto ec = session_->connect(now()))
+        recent_ = now();
+        if (auto ec = session_->connect(recent_))
             return attempt_failed(ec);
         flush();
         read();
@@ -881,7 +882,8 @@ private:
                                      reading_ = false;
                                      if (ec)
                                          return connection_broken(ec);
-                                     session_->receive(bytes_view{read_buffer_.data(), n}, now());
+                                     recent_ = now();
+                                     session_->receive(bytes_view{read_buffer_.data(), n}, recent_);
                                      if (drain_wanted_)
                                          drain_queue();
                                      flush();
@@ -914,6 +916,7 @@ private:
                             writing_ = false;
                             if (ec)
                                 return connection_broken(ec);
+                            recent_ = now();
                             flush();
                         }),
             [this](auto h) { transport_.async_write(asio::buffer(write_buffer_), std::move(h)); });
@@ -928,7 +931,8 @@ private:
                                  [this](error_code ec) {
                                      if (ec)
                                          return;
-                                     session_->on_timer(now());
+                                     recent_ = now();
+                                     session_->on_timer(recent_);
                                      flush();
                                      arm_keep_alive();
                                  }),
@@ -1191,10 +1195,12 @@ private:
         std::error_code ec;
     };
 
-    void complete_later(detail::completion<> done, std::error_code ec) {
+    void complete_later(detail::completion<>&& done, std::error_code ec) {
         if (!done)
             return;
-        ready_.push_back({std::move(done), ec});
+        auto& slot = ready_.push_back_slot();
+        slot.done = std::move(done);
+        slot.ec = ec;
         if (!ready_posted_) {
             ready_posted_ = true;
             strand_.post(with_memory(ready_memory_, [this] { run_ready(); }));
@@ -1205,9 +1211,12 @@ private:
         ready_posted_ = false;
         // Only those ready now: handlers that start operations queue theirs for the next
         // round, so I/O gets its turn in between.
+        // Each runs in its slot (invoke() moves the handler out before calling
+        // it, so a handler that queues more, even growing the ring, is safe).
         for (auto n = ready_.size(); n != 0; --n) {
-            auto r = ready_.pop_front();
+            auto& r = ready_.front();
             r.done.invoke(r.ec);
+            ready_.drop_front();
         }
     }
 
@@ -1309,7 +1318,11 @@ private:
     // Hands a PUBLISH to the session. False when the send quota is used up:
     // nothing was sent and `done` is untouched.
     bool send_publish(const publish& p, detail::completion<>& done, std::uint64_t serial) {
-        auto id = session_->publish(p, now());
+        // A QoS 0 message needs the time only for the keep-alive (when the
+        // last packet went out): the time of the last I/O event does, and
+        // saves reading the clock per message. An earlier time can only bring
+        // a PINGREQ forward. QoS 1/2 messages need it for Message Expiry.
+        auto id = session_->publish(p, p.qos == qos::at_most_once ? recent_ : now());
         if (!id) {
             if (id.error() == make_error_code(session_errc::send_quota_exhausted))
                 return false;
@@ -1678,6 +1691,8 @@ private:
     std::optional<broker_address> redirect_;      ///< 0x9C: the server for this connection
     std::optional<broker_address> next_redirect_; ///< 0x9C: the server for the next attempt
     std::error_code last_error_;
+    session_time recent_{}; ///< when the last I/O event (read, write, timer, connect) happened
+
     std::optional<std::string> connack_response_information_; ///< for connection_state
     std::vector<std::pair<std::string, std::string>> connack_user_properties_;
     std::error_code transport_error_; ///< why the transport failed, for on_closed

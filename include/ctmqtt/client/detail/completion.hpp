@@ -294,9 +294,20 @@ public:
     }
     T pop_front() {
         T value = std::move(items_[head_]);
+        drop_front();
+        return value;
+    }
+    /// The slot after the last one, now part of the queue: assign it in place.
+    T& push_back_slot() {
+        if (size_ == items_.size())
+            grow();
+        ++size_;
+        return items_[(head_ + size_ - 1) & (items_.size() - 1)];
+    }
+    /// Removes the first element, leaving its slot as it is (moved from).
+    void drop_front() noexcept {
         head_ = (head_ + 1) & (items_.size() - 1);
         --size_;
-        return value;
     }
 
 private:
