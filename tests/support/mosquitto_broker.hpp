@@ -238,6 +238,23 @@ inline bool tcp_connect_ok(const std::string& host, unsigned short port,
 /// One mosquitto process with its own configuration, port and directory.
 class mosquitto_broker {
 public:
+    /// A listener beside the default TCP one: TLS, WebSocket (over TCP or
+    /// TLS) or a Unix socket. Each gets a free loopback port of its own when
+    /// the broker is made (kept across restarts), a Unix socket the path
+    /// listener_path(i) in the broker's directory.
+    struct listener {
+        enum class kind : unsigned char { tcp, tls, websocket, websocket_tls, unix_socket };
+        kind type = kind::tcp;
+        /// TLS kinds: PEM files of the server certificate and key, and of the
+        /// CA that client certificates must be signed by.
+        std::string certfile{};
+        std::string keyfile{};
+        std::string cafile{};
+        bool require_certificate = false; ///< TLS kinds: clients must present a certificate
+        /// Lines after this listener's own (e.g. "tls_version tlsv1.3").
+        std::vector<std::string> extra_config{};
+    };
+
     struct options {
         bool persistence = false;    ///< persistence true, in dir()/data/
         bool allow_anonymous = true; ///< allow_anonymous true/false
@@ -245,10 +262,12 @@ public:
         /// Lines appended to mosquitto.conf after the default listener's
         /// block, so listener options here apply to that listener (e.g.
         /// "max_keepalive 10", "protocol mqtt"), and a `listener` line here
-        /// starts a further listener. Later: TLS, WebSocket and Unix-socket
-        /// listeners as options of their own. (Keep `connection_messages`
+        /// starts a further listener (TLS, WebSocket and Unix-socket listeners:
+        /// `listeners` below). (Keep `connection_messages`
         /// and `log_type information` on: start() waits for a log line.)
         std::vector<std::string> extra_config{};
+        /// Further listeners, written after extra_config (see listener).
+        std::vector<listener> listeners{};
         /// How long start() waits for the port to accept connections.
         std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
         /// How long stop() waits after SIGTERM before SIGKILL.
@@ -270,6 +289,7 @@ public:
         try {
             for (int attempt = 1;; ++attempt) {
                 port_ = detail::pick_free_port(host());
+                pick_listener_ports();
                 write_config();
                 if (spawn_and_wait(/*may_retry=*/attempt < attempts))
                     return;
@@ -294,6 +314,26 @@ public:
     const std::string& host() const noexcept { return host_; }
     unsigned short port() const noexcept { return port_; }
     std::string url() const { return "mqtt://" + host_ + ":" + std::to_string(port_); }
+
+    /// The port of options::listeners[i] (0 for a Unix socket).
+    unsigned short listener_port(std::size_t i) const { return listener_ports_.at(i); }
+    /// The socket path of options::listeners[i] when it is a Unix socket.
+    std::filesystem::path listener_path(std::size_t i) const {
+        return dir() / ("listener-" + std::to_string(i) + ".sock");
+    }
+    /// A URL for options::listeners[i]: mqtt://, mqtts://, ws://, wss://
+    /// `host`:port, or unix:path.
+    std::string listener_url(std::size_t i, const std::string& host = "127.0.0.1") const {
+        const auto port = std::to_string(listener_port(i));
+        switch (opts_.listeners.at(i).type) {
+        case listener::kind::tcp: return "mqtt://" + host + ":" + port;
+        case listener::kind::tls: return "mqtts://" + host + ":" + port;
+        case listener::kind::websocket: return "ws://" + host + ":" + port + "/";
+        case listener::kind::websocket_tls: return "wss://" + host + ":" + port + "/";
+        case listener::kind::unix_socket: return "unix:" + listener_path(i).string();
+        }
+        return {};
+    }
     /// The process id, or -1 when not running.
     pid_t pid() const noexcept { return pid_; }
     bool running() const noexcept { return pid_ > 0; }
@@ -428,9 +468,49 @@ private:
             << "listener " << port_ << " " << host_ << "\n";
         for (const auto& line : opts_.extra_config)
             out << line << "\n";
+        write_listeners(out);
         out.close();
         if (!out)
             throw std::runtime_error("cannot write " + config_file().string());
+    }
+
+    // A free port for each TCP-based listener, none the same as another's.
+    void pick_listener_ports() {
+        listener_ports_.clear();
+        for (const auto& l : opts_.listeners) {
+            unsigned short p = 0;
+            if (l.type != listener::kind::unix_socket)
+                do
+                    p = detail::pick_free_port(host());
+                while (p == port_ || std::find(listener_ports_.begin(), listener_ports_.end(), p) !=
+                                         listener_ports_.end());
+            listener_ports_.push_back(p);
+        }
+    }
+
+    void write_listeners(std::ofstream& out) const {
+        using kind = listener::kind;
+        for (std::size_t i = 0; i < opts_.listeners.size(); ++i) {
+            const auto& l = opts_.listeners[i];
+            if (l.type == kind::unix_socket) {
+                out << "listener 0 " << listener_path(i).string() << "\n";
+            } else if (l.type == kind::websocket || l.type == kind::websocket_tls) {
+                // mosquitto hands a WebSocket listener's address to
+                // libwebsockets as an interface name: "lo" is loopback.
+                out << "listener " << listener_ports_[i] << " lo\nprotocol websockets\n";
+            } else {
+                out << "listener " << listener_ports_[i] << " " << host_ << "\n";
+            }
+            if (l.type == kind::tls || l.type == kind::websocket_tls) {
+                out << "certfile " << l.certfile << "\nkeyfile " << l.keyfile << "\n";
+                if (!l.cafile.empty())
+                    out << "cafile " << l.cafile << "\n";
+                if (l.require_certificate)
+                    out << "require_certificate true\n";
+            }
+            for (const auto& line : l.extra_config)
+                out << line << "\n";
+        }
     }
 
     // Forks and execs mosquitto, then waits until it serves the port. Returns
@@ -585,6 +665,7 @@ private:
     std::string executable_;
     std::string host_ = "127.0.0.1";
     unsigned short port_ = 0;
+    std::vector<unsigned short> listener_ports_; ///< options::listeners' ports (0: Unix socket)
     pid_t pid_ = -1;
     int last_status_ = -1;
     bool paused_ = false;
