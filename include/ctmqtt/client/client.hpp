@@ -1563,6 +1563,7 @@ private:
         v.qos = p.qos;
         v.retain = p.retain;
         v.dup = p.dup;
+        v.packet_id = p.packet_id;
         if (version_ == protocol_version::v5)
             v.properties = &p.properties;
         if (route(v, p))

@@ -38,6 +38,8 @@ struct message {
     bool payload_is_utf8 = false;
     /// On receive (MQTT 5): the Subscription Identifiers of the subscriptions it matched.
     std::vector<std::uint32_t> subscription_identifiers;
+    /// On receive: the PUBLISH's packet identifier (0 at QoS 0).
+    std::uint16_t packet_id = 0;
 
     std::string_view payload_text() const noexcept { return as_string(payload); }
 
@@ -55,6 +57,7 @@ struct message {
         message_expiry_interval.reset();
         payload_is_utf8 = false;
         subscription_identifiers.clear();
+        packet_id = 0;
     }
 };
 
@@ -67,6 +70,7 @@ struct message_view {
     ctmqtt::qos qos = ctmqtt::qos::at_most_once;
     bool retain = false;
     bool dup = false;
+    std::uint16_t packet_id = 0; ///< the PUBLISH's (0 at QoS 0)
     /// The PUBLISH's MQTT 5 properties (user properties, response topic, ...).
     const publish_properties* properties = nullptr;
 
@@ -303,6 +307,7 @@ inline void message_view::copy_to(message& into) const {
     into.payload.assign(payload.begin(), payload.end());
     into.qos = qos;
     into.retain = retain;
+    into.packet_id = packet_id;
     if (!properties)
         return;
     const auto& p = *properties;
