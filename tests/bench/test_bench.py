@@ -16,11 +16,14 @@ which would make the counts depend on the machine's speed.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+# The mosquitto of its own that the tools' comparison test uses.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from compare_tools import Broker  # noqa: E402
 
 failures = []
 
@@ -29,42 +32,6 @@ def check(condition, what):
     print(("ok   " if condition else "FAIL ") + what)
     if not condition:
         failures.append(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    def __init__(self, mosquitto, extra=""):
-        self.directory = tempfile.mkdtemp(prefix="ctmqtt-bench-test-")
-        self.port = free_port()
-        config = os.path.join(self.directory, "mosquitto.conf")
-        with open(config, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nmax_queued_messages 0\n{extra}")
-            if os.geteuid() == 0:
-                f.write("user root\n")
-        self.process = subprocess.Popen([mosquitto, "-c", config], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the broker did not start")
-                time.sleep(0.05)
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def summary(output, what):
@@ -87,16 +54,17 @@ def wait_for_line(process, text, timeout=10):
     return False
 
 
-def pub_and_sub(bench, port, qos, clients=4, count=500):
+def pub_and_sub(bench, broker, qos, clients=4, count=500):
     sent_total = clients * count
-    sub = subprocess.Popen([bench, "sub", "-p", str(port), "-c", "2", "-t", "t/#", "-q", str(qos),
-                            "--count", str(2 * sent_total), "--duration", "30", "--json"],
+    sub = subprocess.Popen([bench, "sub", "-p", str(broker.port), "-c", "2", "-t", "t/#", "-q",
+                            str(qos), "--count", str(2 * sent_total), "--duration", "30",
+                            "--prefix", "bench-sub", "--json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # The progress line says when both subscribers are connected; the
-    # subscriptions follow at once, so a short wait covers them.
+    # The progress line says when both subscribers are connected; the broker's
+    # log when they have subscribed.
     check(wait_for_line(sub, "conns 2/2"), f"QoS {qos}: the subscribers connect")
-    time.sleep(0.5)
-    pub = subprocess.run([bench, "pub", "-p", str(port), "-c", str(clients), "-t", "t/%i", "-q",
+    broker.wait_subscribed(*(f"bench-sub-{sub.pid}-{i}" for i in range(2)))
+    pub = subprocess.run([bench, "pub", "-p", str(broker.port), "-c", str(clients), "-t", "t/%i", "-q",
                           str(qos), "-s", "64", "--count", str(count), "--inflight", "50",
                           "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          timeout=60)
@@ -138,10 +106,12 @@ def main():
         return 2
     mosquitto, bench = sys.argv[1], sys.argv[2]
 
-    broker = Broker(mosquitto, "allow_anonymous true\n")
+    directory = tempfile.mkdtemp(prefix="ctmqtt-bench-test-")
+    keep_all = "max_queued_messages 0\n"
+    broker = Broker(mosquitto, directory, "open", "allow_anonymous true\n" + keep_all)
     try:
         for qos in (0, 1, 2):
-            pub_and_sub(bench, broker.port, qos)
+            pub_and_sub(bench, broker, qos)
         conn = subprocess.run([bench, "conn", "-p", str(broker.port), "-c", "200", "--duration",
                                "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=30)
@@ -163,7 +133,7 @@ def main():
     check(bad.returncode == 2 and "unknown mode" in bad.stderr,
           f"an unknown mode exits with 2 ({bad.returncode}: {bad.stderr.strip()})")
 
-    closed = Broker(mosquitto, "allow_anonymous false\n")
+    closed = Broker(mosquitto, directory, "closed", "allow_anonymous false\n")
     try:
         refused = subprocess.run([bench, "pub", "-p", str(closed.port), "--count", "1",
                                   "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -173,6 +143,7 @@ def main():
               f"{refused.stderr.strip()})")
     finally:
         closed.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
