@@ -2,7 +2,11 @@
 // every QoS, every way to say whom to trust and who we are, TLS versions,
 // and each refusal with an error that says why.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
+#include <openssl/ssl.h>
 
 #include <ctmqtt/client/client.hpp>
 #include <ctmqtt/transport/tls.hpp>
@@ -221,6 +225,49 @@ TEST_CASE("tls: TLS versions, cipher lists and ALPN", "[transport][tls]") {
         o.alpn_protocols = {"mqtt"};
         CHECK_FALSE(connect_tls(tls_listener, o).error);
     }
+}
+
+TEST_CASE("tls: ALPN: the protocol the server chooses", "[transport][tls]") {
+    // mosquitto 2.0 chooses none: a TLS server of our own that picks "mqtt".
+    namespace ssl = boost::asio::ssl;
+    const auto& certs = test_certificates::get();
+    ssl::context server_context(ssl::context::tls_server);
+    server_context.use_certificate_chain_file(certs.path("server.crt"));
+    server_context.use_private_key_file(certs.path("server.key"), ssl::context::pem);
+    ::SSL_CTX_set_alpn_select_cb(
+        server_context.native_handle(),
+        [](SSL*, const unsigned char** out, unsigned char* out_size, const unsigned char* offered,
+           unsigned int offered_size, void*) {
+            static const unsigned char ours[] = {4, 'm', 'q', 't', 't'};
+            auto** chosen = const_cast<unsigned char**>(out);
+            return ::SSL_select_next_proto(chosen, out_size, ours, sizeof ours, offered,
+                                           offered_size) == OPENSSL_NPN_NEGOTIATED
+                       ? SSL_TLSEXT_ERR_OK
+                       : SSL_TLSEXT_ERR_ALERT_FATAL;
+        },
+        nullptr);
+    script_server server([&](tcp::socket& socket) {
+        ssl::stream<tcp::socket&> stream(socket, server_context);
+        stream.handshake(ssl::stream_base::server);
+        unsigned char packet[256];
+        stream.read_some(boost::asio::buffer(packet)); // CONNECT
+        const unsigned char connack[] = {0x20, 0x03, 0x00, 0x00, 0x00};
+        boost::asio::write(stream, boost::asio::buffer(connack));
+        boost::system::error_code ignored;
+        while (!ignored) // DISCONNECT, then the end
+            stream.read_some(boost::asio::buffer(packet), ignored);
+    });
+    boost::asio::io_context io;
+    basic_client<transport::tls> c(io.get_executor(),
+                                   one_attempt("localhost", server.port(), "alpn"));
+    auto o = trusting_test_ca();
+    o.alpn_protocols = {"x-unknown", "mqtt"};
+    c.transport().set_options(o);
+    REQUIRE_FALSE(connect_and_wait(io, c));
+    CHECK(c.transport().alpn_protocol() == "mqtt");
+    disconnect_and_wait(io, c);
+    REQUIRE(run_until(io, [&] { return server.done(); }));
+    CHECK(server.error().empty());
 }
 
 TEST_CASE("tls: mistakes in the options are reported by prepare() and by the connection",

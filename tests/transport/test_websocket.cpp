@@ -5,10 +5,7 @@
 // split across frames and messages and several in one frame; the same
 // servers check what the client sends (path, headers, binary frames, a
 // clean close).
-#include <atomic>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -19,7 +16,6 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <catch2/catch.hpp>
-#include <sys/socket.h>
 
 #include <ctmqtt/client/client.hpp>
 #include <ctmqtt/transport/websocket.hpp>
@@ -40,51 +36,6 @@ mosquitto_broker& shared_broker() {
     static mosquitto_broker broker(transport_broker_options());
     return broker;
 }
-
-// One WebSocket server connection on its own thread, driven by a script
-// with Beast's blocking calls (reads time out after 5 s). What the script
-// throws is kept in error(); Catch2's macros stay on the test's thread.
-class script_server {
-public:
-    using script = std::function<void(tcp::socket&)>;
-
-    explicit script_server(script s)
-        : acceptor_(io_, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)),
-          thread_([this, s = std::move(s)] {
-              try {
-                  tcp::socket socket(io_);
-                  acceptor_.accept(socket);
-                  const timeval timeout{5, 0};
-                  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-                               sizeof timeout);
-                  s(socket);
-              } catch (const std::exception& e) {
-                  std::lock_guard lock(mutex_);
-                  error_ = e.what();
-              }
-              done_ = true;
-          }) {}
-
-    ~script_server() {
-        ::shutdown(acceptor_.native_handle(), SHUT_RDWR); // wakes a blocked accept()
-        thread_.join();
-    }
-
-    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-    bool done() const { return done_; }
-    std::string error() const {
-        std::lock_guard lock(mutex_);
-        return error_;
-    }
-
-private:
-    boost::asio::io_context io_;
-    tcp::acceptor acceptor_;
-    mutable std::mutex mutex_;
-    std::string error_;
-    std::atomic<bool> done_{false};
-    std::thread thread_;
-};
 
 std::vector<unsigned char> bytes_of(const beast::flat_buffer& b) {
     const auto* p = static_cast<const unsigned char*>(b.data().data());
@@ -189,6 +140,28 @@ TEST_CASE("websocket: a server that does not accept the mqtt subprotocol is refu
             CHECK_THAT(ec.message(), Catch::EndsWith("(its Sec-WebSocket-Protocol: \"mqttv3.1\")"));
         CHECK(server.error().empty());
     }
+}
+
+TEST_CASE("websocket: a text frame from the server ends the connection [MQTT-6.0.0-1]",
+          "[transport][websocket]") {
+    script_server server([](tcp::socket& socket) {
+        beast::flat_buffer buffer;
+        const auto request = read_request(socket, buffer);
+        beast::websocket::stream<tcp::socket> ws(std::move(socket));
+        accept_websocket(ws, request, "mqtt");
+        ws.read(buffer); // CONNECT
+        const unsigned char connack[] = {0x20, 0x03, 0x00, 0x00, 0x00};
+        ws.text(true);
+        ws.write(boost::asio::buffer(connack));
+        beast::error_code ignored;
+        ws.read(buffer, ignored); // until the client goes
+    });
+    boost::asio::io_context io;
+    basic_client<transport::websocket> c(io.get_executor(),
+                                         one_attempt("127.0.0.1", server.port(), "text"));
+    const auto ec = connect_and_wait(io, c);
+    CHECK(ec == websocket_errc::text_frame);
+    CHECK_THAT(ec.message(), Catch::Contains("text frame") && Catch::Contains("[MQTT-6.0.0-1]"));
 }
 
 TEST_CASE("websocket: a refused upgrade gives its HTTP status", "[transport][websocket]") {

@@ -1,18 +1,24 @@
 // What the transport tests share: a mosquitto with one listener of each
-// kind (and a few TLS ones with bad certificates), and client helpers that
-// work for basic_client over any transport.
+// kind (and a few TLS ones with bad certificates), client helpers that work
+// for basic_client over any transport, and script_server, a one-connection
+// server for what mosquitto never does.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <catch2/catch.hpp>
+#include <sys/socket.h>
 
 #include <ctmqtt/client/client.hpp>
 
@@ -22,6 +28,7 @@
 namespace ctmqtt_test {
 
 using namespace std::chrono_literals;
+using boost::asio::ip::tcp;
 
 /// Indexes into the broker's listeners (see transport_broker_options).
 enum listener_index : std::size_t {
@@ -35,7 +42,52 @@ enum listener_index : std::size_t {
     tls13_only,      ///< TLS, "tls_version tlsv1.3"
 };
 
+// One server connection on its own thread, driven by a script with
+// blocking calls (reads time out after 5 s). What the script
+// throws is kept in error(); Catch2's macros stay on the test's thread.
+class script_server {
+public:
+    using script = std::function<void(tcp::socket&)>;
+
+    explicit script_server(script s)
+        : acceptor_(io_, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)),
+          thread_([this, s = std::move(s)] {
+              try {
+                  tcp::socket socket(io_);
+                  acceptor_.accept(socket);
+                  const timeval timeout{5, 0};
+                  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
+                               sizeof timeout);
+                  s(socket);
+              } catch (const std::exception& e) {
+                  std::lock_guard lock(mutex_);
+                  error_ = e.what();
+              }
+              done_ = true;
+          }) {}
+
+    ~script_server() {
+        ::shutdown(acceptor_.native_handle(), SHUT_RDWR); // wakes a blocked accept()
+        thread_.join();
+    }
+
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    bool done() const { return done_; }
+    std::string error() const {
+        std::lock_guard lock(mutex_);
+        return error_;
+    }
+
+private:
+    boost::asio::io_context io_;
+    tcp::acceptor acceptor_;
+    mutable std::mutex mutex_;
+    std::string error_;
+    std::atomic<bool> done_{false};
+    std::thread thread_;
+};
 inline mosquitto_broker::options transport_broker_options() {
+
     const auto& c = test_certificates::get();
     using kind = mosquitto_broker::listener::kind;
     mosquitto_broker::options o;

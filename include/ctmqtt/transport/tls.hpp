@@ -131,55 +131,52 @@ enum class tls_errc : std::uint8_t {
 
 namespace detail {
 
-inline std::string tls_rule_message(tls_errc e, std::uint32_t text) {
-    const auto q = quoted(text);
-    const auto paren = [&] {
-        return text == 0 ? std::string{} : " (" + error_texts::recall(text) + ")";
-    };
-    switch (e) {
-    case tls_errc::bad_ca_file: return "TLS: cannot load the CA file" + q;
-    case tls_errc::bad_ca_directory: return "TLS: cannot use the CA directory" + q;
-    case tls_errc::bad_ca_certificate:
-        return "TLS: cannot read the CA certificate given in memory" + paren();
-    case tls_errc::bad_client_certificate: return "TLS: cannot load the client certificate" + q;
-    case tls_errc::bad_private_key:
-        return "TLS: cannot load the private key" + q + " (a wrong password?)";
-    case tls_errc::private_key_mismatch:
-        return "TLS: the private key does not belong to the client certificate";
-    case tls_errc::certificate_without_key:
-        return "TLS: a client certificate needs its private key, and a key its certificate";
-    case tls_errc::bad_cipher_list: return "TLS: no usable cipher in the list" + q;
-    case tls_errc::bad_alpn_protocols:
-        return "TLS: an ALPN protocol name must be 1 to 255 bytes long";
-    case tls_errc::unknown_ca:
-        return "TLS: the server's certificate is not signed by a trusted certificate authority" +
-               paren();
-    case tls_errc::certificate_expired:
-        return "TLS: the server's certificate has expired" + paren();
-    case tls_errc::certificate_not_yet_valid:
-        return "TLS: the server's certificate is not valid yet" + paren();
-    case tls_errc::host_name_mismatch:
-        return "TLS: the server's certificate is not valid for the host name" + q +
-               " (host name mismatch)";
-    case tls_errc::certificate_revoked:
-        return "TLS: the server's certificate has been revoked" + paren();
-    case tls_errc::certificate_rejected:
-        return "TLS: the server's certificate was refused" + paren();
-    case tls_errc::handshake_failed: return "TLS handshake failed" + paren();
-    case tls_errc::client_certificate_required:
-        return "TLS: the server requires a client certificate (tls_options::certificate_file)";
-    case tls_errc::client_certificate_rejected:
-        return "TLS: the server refused the client certificate" + paren();
-    case tls_errc::session_failed: return "TLS session failed" + paren();
-    }
-    return "TLS error";
-}
-
 struct tls_error_traits {
     using errc = tls_errc;
     static constexpr const char* name = "ctmqtt.tls";
-    static std::string message(tls_errc e, std::uint32_t detail) {
-        return tls_rule_message(e, detail);
+    static std::string message(tls_errc e, std::uint32_t text) {
+        const auto q = quoted(text);
+        const auto paren = [&] {
+            return text == 0 ? std::string{} : " (" + error_texts::recall(text) + ")";
+        };
+        switch (e) {
+        case tls_errc::bad_ca_file: return "TLS: cannot load the CA file" + q;
+        case tls_errc::bad_ca_directory: return "TLS: cannot use the CA directory" + q;
+        case tls_errc::bad_ca_certificate:
+            return "TLS: cannot read the CA certificate given in memory" + paren();
+        case tls_errc::bad_client_certificate: return "TLS: cannot load the client certificate" + q;
+        case tls_errc::bad_private_key:
+            return "TLS: cannot load the private key" + q + " (a wrong password?)";
+        case tls_errc::private_key_mismatch:
+            return "TLS: the private key does not belong to the client certificate";
+        case tls_errc::certificate_without_key:
+            return "TLS: a client certificate needs its private key, and a key its certificate";
+        case tls_errc::bad_cipher_list: return "TLS: no usable cipher in the list" + q;
+        case tls_errc::bad_alpn_protocols:
+            return "TLS: an ALPN protocol name must be 1 to 255 bytes long";
+        case tls_errc::unknown_ca:
+            return "TLS: the server's certificate is not signed by a trusted certificate "
+                   "authority" +
+                   paren();
+        case tls_errc::certificate_expired:
+            return "TLS: the server's certificate has expired" + paren();
+        case tls_errc::certificate_not_yet_valid:
+            return "TLS: the server's certificate is not valid yet" + paren();
+        case tls_errc::host_name_mismatch:
+            return "TLS: the server's certificate is not valid for the host name" + q +
+                   " (host name mismatch)";
+        case tls_errc::certificate_revoked:
+            return "TLS: the server's certificate has been revoked" + paren();
+        case tls_errc::certificate_rejected:
+            return "TLS: the server's certificate was refused" + paren();
+        case tls_errc::handshake_failed: return "TLS handshake failed" + paren();
+        case tls_errc::client_certificate_required:
+            return "TLS: the server requires a client certificate (tls_options::certificate_file)";
+        case tls_errc::client_certificate_rejected:
+            return "TLS: the server refused the client certificate" + paren();
+        case tls_errc::session_failed: return "TLS session failed" + paren();
+        }
+        return "TLS error";
     }
 };
 
@@ -191,12 +188,11 @@ inline const std::error_category& tls_category() noexcept {
 
 /// An error of `e` whose message quotes `text`.
 inline std::error_code make_error_code(tls_errc e, std::string_view text = {}) {
-    return detail::packed_error<detail::tls_error_traits>(
-        e, text.empty() ? 0 : detail::error_texts::remember(text));
+    return detail::packed_error_quoting<detail::tls_error_traits>(e, text);
 }
 
 inline std::error_condition make_error_condition(tls_errc e) noexcept {
-    return {static_cast<int>(e), tls_category()};
+    return detail::packed_condition<detail::tls_error_traits>(e);
 }
 
 namespace detail {

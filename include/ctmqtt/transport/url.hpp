@@ -132,32 +132,29 @@ enum class url_errc : std::uint8_t {
 
 namespace detail {
 
-inline std::string url_rule_message(url_errc e, std::uint32_t text) {
-    switch (e) {
-    case url_errc::empty: return "the broker URL is empty";
-    case url_errc::unknown_scheme:
-        return "unknown URL scheme" + quoted(text) + " (mqtt, tcp, mqtts, ssl, ws, wss or unix)";
-    case url_errc::bad_port:
-        return "bad port" + quoted(text) + " in the broker URL (a number from 1 to 65535)";
-    case url_errc::missing_host: return "the broker URL has no host";
-    case url_errc::missing_socket_path:
-        return "the unix: URL has no socket path (unix:/path/to.sock or unix:///path/to.sock)";
-    case url_errc::bad_ipv6_literal:
-        return "bad IPv6 address" + quoted(text) +
-               " in the broker URL (write it in brackets: mqtt://[::1]:1883)";
-    case url_errc::bad_percent_encoding:
-        return "bad percent-encoding" + quoted(text) +
-               " in the broker URL (% must be followed by two hexadecimal digits)";
-    case url_errc::bad_host: return "bad host" + quoted(text) + " in the broker URL";
-    }
-    return "bad broker URL";
-}
-
 struct url_error_traits {
     using errc = url_errc;
     static constexpr const char* name = "ctmqtt.url";
-    static std::string message(url_errc e, std::uint32_t detail) {
-        return url_rule_message(e, detail);
+    static std::string message(url_errc e, std::uint32_t text) {
+        switch (e) {
+        case url_errc::empty: return "the broker URL is empty";
+        case url_errc::unknown_scheme:
+            return "unknown URL scheme" + quoted(text) +
+                   " (mqtt, tcp, mqtts, ssl, ws, wss or unix)";
+        case url_errc::bad_port:
+            return "bad port" + quoted(text) + " in the broker URL (a number from 1 to 65535)";
+        case url_errc::missing_host: return "the broker URL has no host";
+        case url_errc::missing_socket_path:
+            return "the unix: URL has no socket path (unix:/path/to.sock or unix:///path/to.sock)";
+        case url_errc::bad_ipv6_literal:
+            return "bad IPv6 address" + quoted(text) +
+                   " in the broker URL (write it in brackets: mqtt://[::1]:1883)";
+        case url_errc::bad_percent_encoding:
+            return "bad percent-encoding" + quoted(text) +
+                   " in the broker URL (% must be followed by two hexadecimal digits)";
+        case url_errc::bad_host: return "bad host" + quoted(text) + " in the broker URL";
+        }
+        return "bad broker URL";
     }
 };
 
@@ -169,12 +166,11 @@ inline const std::error_category& url_category() noexcept {
 
 /// An error of `e` whose message quotes `text`.
 inline std::error_code make_error_code(url_errc e, std::string_view text = {}) {
-    return detail::packed_error<detail::url_error_traits>(
-        e, text.empty() ? 0 : detail::error_texts::remember(text));
+    return detail::packed_error_quoting<detail::url_error_traits>(e, text);
 }
 
 inline std::error_condition make_error_condition(url_errc e) noexcept {
-    return {static_cast<int>(e), url_category()};
+    return detail::packed_condition<detail::url_error_traits>(e);
 }
 
 namespace detail {

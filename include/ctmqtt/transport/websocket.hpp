@@ -14,7 +14,8 @@
 //   one frame when the client has several to send), split into frames of
 //   max_frame_size when set. Reads deliver the bytes of frames as they come,
 //   so a packet split across frames and several packets in one frame read
-//   alike; the session puts packets together.
+//   alike; the session puts packets together (MQTT 5 §6 [MQTT-6.0.0-2]). A
+//   text frame from the server ends the connection ([MQTT-6.0.0-1]).
 // - close() after a connection is up sends a WebSocket close frame and lets
 //   the closing handshake finish in the background (close_timeout at most);
 //   the client's pending read completes at once with operation_aborted.
@@ -77,28 +78,28 @@ struct websocket_options {
 enum class websocket_errc : std::uint8_t {
     subprotocol_refused = 1, ///< the upgrade answer lacks our subprotocol; detail: what it had
     upgrade_declined,        ///< the server answered the upgrade with another HTTP status
+    text_frame,              ///< the server sent a text frame [MQTT-6.0.0-1]
 };
 
 namespace detail {
-
-inline std::string websocket_rule_message(websocket_errc e, std::uint32_t detail) {
-    switch (e) {
-    case websocket_errc::subprotocol_refused:
-        return "WebSocket: the server did not accept the subprotocol asked for (its "
-               "Sec-WebSocket-Protocol:" +
-               (detail == 0 ? std::string{" none"} : quoted(detail)) + ")";
-    case websocket_errc::upgrade_declined:
-        return "WebSocket: the server refused the upgrade with HTTP status " +
-               std::to_string(detail) + " (is the path right?)";
-    }
-    return "WebSocket error";
-}
 
 struct websocket_error_traits {
     using errc = websocket_errc;
     static constexpr const char* name = "ctmqtt.websocket";
     static std::string message(websocket_errc e, std::uint32_t detail) {
-        return websocket_rule_message(e, detail);
+        switch (e) {
+        case websocket_errc::subprotocol_refused:
+            return "WebSocket: the server did not accept the subprotocol asked for (its "
+                   "Sec-WebSocket-Protocol:" +
+                   (detail == 0 ? std::string{" none"} : quoted(detail)) + ")";
+        case websocket_errc::text_frame:
+            return "WebSocket: the server sent a text frame; MQTT travels in binary frames only "
+                   "[MQTT-6.0.0-1]";
+        case websocket_errc::upgrade_declined:
+            return "WebSocket: the server refused the upgrade with HTTP status " +
+                   std::to_string(detail) + " (is the path right?)";
+        }
+        return "WebSocket error";
     }
 };
 
@@ -113,7 +114,7 @@ inline std::error_code make_error_code(websocket_errc e, std::uint32_t detail = 
 }
 
 inline std::error_condition make_error_condition(websocket_errc e) noexcept {
-    return {static_cast<int>(e), websocket_category()};
+    return detail::packed_condition<detail::websocket_error_traits>(e);
 }
 
 namespace detail {
@@ -259,6 +260,11 @@ struct websocket_read_done {
         if (ec) {
             c->failed = true;
             ec = Session::describe(ec, *c, false);
+        } else if (c->ws.got_text()) {
+            // MQTT 5 §6.0 [MQTT-6.0.0-1]: binary frames only; anything else closes the connection.
+            c->failed = true;
+            ec = make_error_code(websocket_errc::text_frame);
+            n = 0;
         } else {
             c->tls.received = true;
         }

@@ -98,4 +98,15 @@ std::error_code packed_error(typename Traits::errc e, std::uint32_t detail) noex
             packed_category<Traits>::instance()};
 }
 
+/// An error of `e` whose message quotes `text` (kept in error_texts).
+template <class Traits>
+std::error_code packed_error_quoting(typename Traits::errc e, std::string_view text) {
+    return packed_error<Traits>(e, text.empty() ? 0 : error_texts::remember(text));
+}
+
+template <class Traits>
+std::error_condition packed_condition(typename Traits::errc e) noexcept {
+    return {static_cast<int>(e), packed_category<Traits>::instance()};
+}
+
 } // namespace ctmqtt::transport::detail
