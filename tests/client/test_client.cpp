@@ -22,38 +22,16 @@
 
 #include <ctmqtt/client/client.hpp>
 
+#include "../support/client_support.hpp"
 #include "../support/mosquitto_broker.hpp"
 
 using namespace ctmqtt;
 using namespace std::chrono_literals;
 using ctmqtt_test::mosquitto_broker;
+using ctmqtt_test::options_for;
+using ctmqtt_test::run_until;
 
 namespace {
-
-// Runs the io_context until `done` holds or `limit` passes; false on timeout.
-bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 5s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    io.restart();
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= end)
-            return false;
-        io.run_for(10ms);
-        io.restart();
-    }
-    return true;
-}
-
-client_options options_for(const mosquitto_broker& broker, protocol_version v, std::string id) {
-    client_options o;
-    o.host = broker.host();
-    o.port = broker.port();
-    o.version = v;
-    o.client_id = std::move(id);
-    o.reconnect_delays = {50ms, 100ms, 200ms};
-    o.connect_timeout = 2s;
-    return o;
-}
 
 message make_message(std::string topic, std::string text, qos q) {
     message m;

@@ -55,6 +55,7 @@
 #include <ctmqtt/client/blocking.hpp>
 #include <ctmqtt/client/client.hpp>
 
+#include "../support/client_support.hpp"
 #include "../support/fake_broker.hpp"
 #include "../support/mosquitto_broker.hpp"
 
@@ -213,41 +214,13 @@ void operator delete[](void* p, const std::nothrow_t&) noexcept {
 using namespace ctmqtt;
 using namespace std::chrono_literals;
 using ctmqtt_test::mosquitto_broker;
+using ctmqtt_test::options_for;
+using ctmqtt_test::run_for;
+using ctmqtt_test::run_until;
 namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 
 namespace {
-
-// Runs the io_context until `done` holds or `limit` passes; false on timeout.
-template <class Done>
-bool run_until(asio::io_context& io, Done&& done, std::chrono::milliseconds limit = 5s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    io.restart();
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= end)
-            return false;
-        io.run_for(5ms);
-        io.restart();
-    }
-    return true;
-}
-
-void run_for(asio::io_context& io, std::chrono::milliseconds d) {
-    io.restart();
-    io.run_for(d);
-    io.restart();
-}
-
-client_options options_for(const mosquitto_broker& broker, protocol_version v, std::string id) {
-    client_options o;
-    o.host = broker.host();
-    o.port = broker.port();
-    o.version = v;
-    o.client_id = std::move(id);
-    o.reconnect_delays = {50ms, 100ms, 200ms};
-    o.connect_timeout = 2s;
-    return o;
-}
 
 client_options options_for_port(unsigned short port, std::string id) {
     client_options o;

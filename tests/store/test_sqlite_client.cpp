@@ -32,6 +32,7 @@
 #include <ctmqtt/client/client.hpp>
 #include <ctmqtt/store/sqlite.hpp>
 
+#include "../support/client_support.hpp"
 #include "../support/mosquitto_broker.hpp"
 #include "store_bridge.hpp"
 
@@ -43,17 +44,11 @@ namespace {
 
 constexpr int n = 10; // per QoS: 2n in flight, within mosquitto's Receive Maximum (20)
 
-// Runs `io` until `done()` holds; false if `limit` passes first.
+// Runs `io` until `done()` holds; false if 10 s pass first (a paused broker
+// and a killed process take longer than the shared default).
 template <class Done>
-bool run_until(boost::asio::io_context& io, Done done, std::chrono::milliseconds limit = 10s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= end)
-            return false;
-        io.restart();
-        io.run_for(10ms);
-    }
-    return true;
+bool run_until(boost::asio::io_context& io, Done done) {
+    return ctmqtt_test::run_until(io, done, 10s);
 }
 
 template <class Client>
@@ -67,13 +62,7 @@ bool connect(boost::asio::io_context& io, Client& c) {
 // first time unless `resume`), 3.1.1 with Clean Session 0.
 client_options persistent(const mosquitto_broker& broker, protocol_version v, std::string id,
                           bool resume, int* connects = nullptr, bool* session_present = nullptr) {
-    client_options o;
-    o.host = broker.host();
-    o.port = broker.port();
-    o.version = v;
-    o.client_id = std::move(id);
-    o.reconnect_delays = {50ms, 100ms, 200ms};
-    o.connect_timeout = 2s;
+    auto o = ctmqtt_test::options_for(broker, v, std::move(id));
     if (v == protocol_version::v5)
         o.session_expiry_interval = 300;
     o.clean_start = v == protocol_version::v5 && !resume;

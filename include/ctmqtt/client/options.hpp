@@ -117,7 +117,7 @@ public:
         case client_errc::too_many_redirects:
             return "redirected more times in a row than client_options::redirect_limit allows";
         case client_errc::no_authenticator:
-            return "re-authentication needs client_options::authenticator";
+            return "re-authentication needs client_options::auth (an authenticator)";
         case client_errc::message_too_large:
             return "the message alone is larger than the offline queue's byte limit";
         case client_errc::store_session_mismatch:
