@@ -20,6 +20,10 @@
 // packet encoded there pays for writing every byte twice. extend() hands
 // out uninitialised room instead. Capacity is kept across clear(), so a
 // buffer that has reached its working size never allocates again.
+//
+// It is a contiguous range (begin()/end() are pointers, value_type and
+// iterator are declared), so std::span and asio::buffer take it as they take
+// a std::vector<std::byte>.
 
 #include <algorithm>
 #include <cstddef>
@@ -28,10 +32,21 @@
 #include <span>
 #include <utility>
 
+#if defined(_MSC_VER)
+#define CTMQTT_NOINLINE __declspec(noinline)
+#else
+#define CTMQTT_NOINLINE [[gnu::noinline]]
+#endif
+
 namespace ctmqtt {
 
 class byte_buffer {
 public:
+    using value_type = std::byte;
+    using size_type = std::size_t;
+    using iterator = std::byte*;
+    using const_iterator = const std::byte*;
+
     byte_buffer() noexcept = default;
     byte_buffer(byte_buffer&& other) noexcept
         : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)),
@@ -50,10 +65,17 @@ public:
     bool empty() const noexcept { return size_ == 0; }
     std::span<const std::byte> view() const noexcept { return {data_.get(), size_}; }
 
+    iterator begin() noexcept { return data_.get(); }
+    iterator end() noexcept { return data_.get() + size_; }
+    const_iterator begin() const noexcept { return data_.get(); }
+    const_iterator end() const noexcept { return data_.get() + size_; }
+    std::byte& operator[](std::size_t i) noexcept { return data_[i]; }
+    const std::byte& operator[](std::size_t i) const noexcept { return data_[i]; }
+
     /// Adds `n` bytes at the end, uninitialised, and returns where they start.
     std::byte* extend(std::size_t n) {
-        if (capacity_ - size_ < n)
-            reserve(std::max(size_ + n, capacity_ * 2));
+        if (capacity_ - size_ < n) [[unlikely]]
+            grow(size_ + n);
         std::byte* at = data_.get() + size_;
         size_ += n;
         return at;
@@ -64,7 +86,7 @@ public:
             std::memcpy(extend(bytes.size()), bytes.data(), bytes.size());
     }
 
-    /// Drops bytes from the end (n ≤ size()).
+    /// Keeps the first n bytes (a larger n changes nothing).
     void truncate(std::size_t n) noexcept { size_ = std::min(n, size_); }
 
     /// Drops the first n bytes, moving the rest to the front.
@@ -95,6 +117,10 @@ public:
     }
 
 private:
+    // Out of line: GCC would inline it into extend() (it is called once), and
+    // extend() would then be too large to inline into every encoder.
+    CTMQTT_NOINLINE void grow(std::size_t needed) { reserve(std::max(needed, capacity_ * 2)); }
+
     std::unique_ptr<std::byte[]> data_;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
@@ -114,6 +140,7 @@ private:
 #include <cstdint>
 #include <optional>
 #include <system_error>
+#include <type_traits>
 #include <variant>
 
 // ---- begin include/ctmqtt/core/describe.hpp ----
@@ -134,7 +161,6 @@ private:
 // the same way: description<subscription> is a record with fields and rules.
 
 #include <string_view>
-#include <type_traits>
 
 // ---- begin include/ctmqtt/core/error.hpp ----
 // Codec errors. Every malformed packet, and every packet the encoder refuses
@@ -3596,18 +3622,26 @@ result<encoded_packet> encode(const P& p, protocol_version v,
 /// of `out`, which needs `std::byte* extend(std::size_t)` (byte_buffer has
 /// it): checked, sized and written in one pass. A packet longer than
 /// `max_size` bytes (0: no limit) is not written: `too_large` is returned
-/// (codec_errc::packet_too_large when that is empty).
-template <packet P, class Buffer>
+/// (codec_errc::packet_too_large when that is empty). `too_large` may also
+/// be a function returning the error, called only then (an error_code of
+/// another category costs a call to its category on every packet).
+template <packet P, class Buffer, class TooLarge = std::error_code>
 std::error_code encode_append(const P& p, protocol_version v, Buffer& out, std::size_t max_size = 0,
-                              std::error_code too_large = {}) {
+                              const TooLarge& too_large = {}) {
     v = detail::effective_version(p, v);
     constexpr auto type = packet_type_of<P>;
     std::size_t rl = 0;
     if (auto ec = detail::check_sized(p, v, rl))
         return ec;
     const auto total = 1 + wire::varint::size(static_cast<std::uint32_t>(rl)) + rl;
-    if (max_size != 0 && total > max_size)
-        return too_large ? too_large : make_error_code(codec_errc::packet_too_large, type);
+    if (max_size != 0 && total > max_size) {
+        std::error_code ec;
+        if constexpr (std::is_invocable_r_v<std::error_code, const TooLarge&>)
+            ec = too_large();
+        else
+            ec = too_large;
+        return ec ? ec : make_error_code(codec_errc::packet_too_large, type);
+    }
     std::byte* at = out.extend(total);
     at = wire::put(at, static_cast<std::uint8_t>((static_cast<unsigned>(type) << 4) |
                                                  description<P>::header::encode(p, v)));
@@ -3959,7 +3993,10 @@ inline std::string to_string(const any_packet& p, protocol_version v) {
 // Maximum, PUBRELs resent, Message Expiry counted down); in-flight state
 // exported and restored for a persistent store; DISCONNECT both ways; a
 // protocol violation by the server ends in DISCONNECT with the matching
-// reason code (MQTT 5) and an error for the handler.
+// reason code (MQTT 5) and an error for the handler; a 3.1/3.1.1 server's
+// CONNACK refusing a 5.0 CONNECT (return code 1) is the 5.0 refusal 0x84.
+// Every outgoing packet is encoded in one pass at the end of a byte_buffer
+// (encode_append): sized once, never zero-filled.
 
 #include <bit>
 #include <chrono>
@@ -4435,7 +4472,11 @@ public:
 
     enum class state : std::uint8_t { disconnected, connecting, connected, closing };
 
-    session(options opts, session_handler& handler) : options_(std::move(opts)), handler_(handler) {
+    // By const reference: options holds views only, so a copy costs what a move
+    // would, and GCC 12 at -O1 sees no move through a by-value parameter (it
+    // warned that the will's bytes may be used uninitialised when they were
+    // moved twice).
+    session(const options& opts, session_handler& handler) : options_(opts), handler_(handler) {
         options_.connect.version = options_.version;
         inbound_qos2_.assign(65'536 / 64, 0);
     }
@@ -4549,12 +4590,9 @@ public:
     /// Moves the pending output into `into` (whose old contents are dropped,
     /// its capacity reused by the session): for a writer that must keep the
     /// bytes still while the session goes on appending (an asynchronous write).
-    void take_output(std::vector<std::byte>& into) {
-        if (output_begin_ != 0) {
-            output_.erase(output_.begin(),
-                          output_.begin() + static_cast<std::ptrdiff_t>(output_begin_));
-            output_begin_ = 0;
-        }
+    void take_output(byte_buffer& into) {
+        output_.erase_front(output_begin_);
+        output_begin_ = 0;
         into.clear();
         output_.swap(into);
     }
@@ -4640,6 +4678,12 @@ public:
         if (auto alias = message.properties.get<property_id::topic_alias>();
             alias && *alias > limits_.topic_alias_maximum) // [MQTT-3.3.2-9] [MQTT-3.2.2-18]
             return make_error_code(session_errc::outbound_topic_alias_invalid);
+        if (message.qos == qos::at_most_once && !message.dup && message.packet_id == 0 &&
+            !aliases_involved(message)) { // it goes as given: no copy
+            if (auto ec = append(message, now))
+                return ec;
+            return std::uint16_t{0};
+        }
         ctmqtt::publish p = message;
         p.dup = false;
         alias_plan plan;
@@ -4861,7 +4905,7 @@ private:
         bool pending = false;            ///< to be resent once the server's Receive Maximum allows
         std::uint32_t expiry_offset = 0; ///< where the Message Expiry Interval value is, 0 if none
         std::size_t filters = 0;         ///< SUBSCRIBE/UNSUBSCRIBE: topic filters sent
-        std::vector<std::byte> packet;   ///< the encoded PUBLISH, kept for resending
+        byte_buffer packet;              ///< the encoded PUBLISH, kept for resending
         session_time sent_at{};
         std::uint64_t sequence = 0; ///< order of the PUBLISH, then of its PUBREC (MQTT 5 §4.6)
     };
@@ -4950,10 +4994,17 @@ private:
         bool with_topic = true;  ///< false: the alias alone (the server knows it)
     };
 
+    // Whether plan_alias has anything to do for this PUBLISH.
+    bool aliases_involved(const ctmqtt::publish& p) const noexcept {
+        return options_.version == protocol_version::v5 &&
+               (options_.outbound_topic_aliases != topic_alias_policy::never ||
+                p.properties.get<property_id::topic_alias>().has_value());
+    }
+
     // Which alias the PUBLISH goes with (MQTT 5 §3.3.2.3.4), without changing
     // the table yet; leaves `p` in its stored form (full topic, no alias).
     std::error_code plan_alias(ctmqtt::publish& p, alias_plan& plan) const {
-        if (options_.version != protocol_version::v5)
+        if (!aliases_involved(p))
             return {};
         auto& given = p.properties.get<property_id::topic_alias>();
         if (given) { // the message's own alias: an empty topic needs one set on this connection
@@ -5000,40 +5051,34 @@ private:
 
     // ------------------------------------------------------------ output
 
+    // Encodes `p` whole at the end of `out` (checked, sized and written in one
+    // pass, nothing zero-filled); a packet above the server's Maximum Packet
+    // Size is refused and nothing is written.
     template <class P>
-    std::error_code encode_into(const P& p, std::vector<std::byte>& out) {
-        const auto size = encoded_size(p, options_.version);
-        if (limits_.maximum_packet_size != 0 && size > limits_.maximum_packet_size)
+    std::error_code encode_to(const P& p, byte_buffer& out) {
+        return encode_append(p, options_.version, out, limits_.maximum_packet_size, [] {
             return make_error_code(session_errc::outbound_packet_too_large);
-        out.resize(size);
-        auto e = encode(p, options_.version, std::span{out});
-        if (!e)
-            return e.error();
-        std::copy(e->payload.begin(), e->payload.end(),
-                  out.begin() + static_cast<std::ptrdiff_t>(e->header.size()));
-        return {};
+        });
     }
 
+    // `out` becomes the encoding of `p` (a PUBLISH stored for resending).
+    template <class P>
+    std::error_code encode_into(const P& p, byte_buffer& out) {
+        out.clear();
+        return encode_to(p, out);
+    }
+
+    // Queues `p` for sending.
     template <class P>
     std::error_code append(const P& p, session_time now) {
-        const auto size = encoded_size(p, options_.version);
-        if (limits_.maximum_packet_size != 0 && size > limits_.maximum_packet_size)
-            return make_error_code(session_errc::outbound_packet_too_large);
-        const auto start = output_.size();
-        output_.resize(start + size);
-        auto e = encode(p, options_.version, std::span{output_}.subspan(start));
-        if (!e) {
-            output_.resize(start);
-            return e.error();
-        }
-        std::copy(e->payload.begin(), e->payload.end(),
-                  output_.begin() + static_cast<std::ptrdiff_t>(start + e->header.size()));
+        if (auto ec = encode_to(p, output_))
+            return ec;
         last_sent_ = now;
         return {};
     }
 
     void write_bytes(bytes_view bytes, session_time now) {
-        output_.insert(output_.end(), bytes.begin(), bytes.end());
+        output_.append(bytes);
         last_sent_ = now;
     }
 
@@ -5056,8 +5101,7 @@ private:
 
     // Where a PUBLISH's Message Expiry Interval value sits in its encoding, so
     // a resend can count it down in place (MQTT 5 §3.3.2.3.3).
-    std::uint32_t expiry_offset(const ctmqtt::publish& p,
-                                const std::vector<std::byte>& bytes) const {
+    std::uint32_t expiry_offset(const ctmqtt::publish& p, bytes_view bytes) const {
         if (options_.version != protocol_version::v5 ||
             !p.properties.get<property_id::message_expiry_interval>())
             return 0;
@@ -5153,24 +5197,48 @@ private:
         return false;
     }
 
+    // A server that speaks only 3.1 or 3.1.1 answers a 5.0 CONNECT with its
+    // own CONNACK: flags 0 and return code 1, "unacceptable protocol version"
+    // (3.1.1 §3.2.2.3), two bytes that are no 5.0 CONNACK (0x01 is no 5.0
+    // reason code, and the property length is missing). Nothing else is
+    // taken for it: any other short CONNACK stays malformed.
+    bool is_v3_version_refusal(bytes_view body) const noexcept {
+        return options_.version == protocol_version::v5 && body.size() == 2 &&
+               body[0] == std::byte{0x00} &&
+               body[1] == std::byte{static_cast<std::uint8_t>(
+                              connect_return_code::unacceptable_protocol_version)};
+    }
+
+    // The server refused the connection: the handler hears why, then the
+    // connection ends without DISCONNECT.
+    void refused(const connack& ack) {
+        const auto ec =
+            options_.version == protocol_version::v5
+                ? make_error_code(session_errc::connection_refused, ack.reason_code.value())
+                : make_error_code(session_errc::connection_refused_v3,
+                                  static_cast<unsigned>(ack.return_code));
+        handler_.on_connack(ack, ec);
+        close(ec, false);
+    }
+
     void on_connack(const fixed_header& h, bytes_view body, session_time now) {
         if (state_ != state::connecting) // a second CONNACK [MQTT-3.2.0-2]
             return violation(
                 make_error_code(session_errc::unexpected_packet, static_cast<unsigned>(h.type)),
                 reason::protocol_error);
+        if (is_v3_version_refusal(body)) {
+            // Reported as the 5.0 refusal that means the same, 0x84 Unsupported
+            // Protocol Version, so an owner can fall back to 3.1.1 on either.
+            connack ack;
+            ack.return_code = connect_return_code::unacceptable_protocol_version;
+            ack.reason_code = reason::unsupported_protocol_version;
+            return refused(ack);
+        }
         auto ack = decode_checked<connack>(h, body);
         if (!ack)
             return;
-        if (!ack->accepted(options_.version)) {
-            const auto ec =
-                options_.version == protocol_version::v5
-                    ? make_error_code(session_errc::connection_refused, ack->reason_code.value())
-                    : make_error_code(session_errc::connection_refused_v3,
-                                      static_cast<unsigned>(ack->return_code));
-            handler_.on_connack(*ack, ec);
-            close(ec, false);
-            return;
-        }
+        if (!ack->accepted(options_.version))
+            return refused(*ack);
         if (ack->session_present && clean_start_sent_) // [MQTT-3.2.2-2]: we have no session
             return violation(make_error_code(session_errc::session_present_unexpected),
                              reason::protocol_error); // [MQTT-3.2.2-4]
@@ -5650,8 +5718,8 @@ private:
     state state_ = state::disconnected;
     server_limits limits_;
 
-    std::vector<std::byte> input_;  ///< a partial packet waiting for the rest
-    std::vector<std::byte> output_; ///< bytes to send
+    std::vector<std::byte> input_; ///< a partial packet waiting for the rest
+    byte_buffer output_;           ///< bytes to send
     std::size_t output_begin_ = 0;
 
     std::vector<slot> slots_;             ///< in-flight outbound packets, by identifier - 1
