@@ -1543,42 +1543,130 @@ TEST_CASE("resumption resends in the original order though identifiers are reuse
     CHECK(b != d);
 }
 
-TEST_CASE("resumption counts Message Expiry down and drops expired messages", "[session]") {
+TEST_CASE("resumption counts Message Expiry down; a message already sent is resent however long "
+          "it waited, its interval stopped at 1 second [MQTT-4.3.3-7] [MQTT-4.4.0-1]",
+          "[session]") {
     harness h{v5};
     h.connect();
     publish_properties props;
     props.set<property_id::payload_format_indicator>(std::uint8_t{1});
     props.set<property_id::message_expiry_interval>(100u);
-    const auto expiring = h.publish("t", qos::at_least_once, "expiring", props);
+    const auto q1 = h.publish("t", qos::at_least_once, "one", props);
+    props.set<property_id::message_expiry_interval>(50u);
+    const auto q2 = h.publish("t", qos::exactly_once, "two", props);
     const auto lasting = h.publish("t", qos::exactly_once, "lasting");
     h.out();
-
-    connack ack;
-    ack.session_present = true;
-    h.s.connection_lost();
     h.s.set_clean_start(false); // resume the session
-    h.now += 30s;
-    h.start();
-    h.feed_packet(ack);
-    auto o = h.out();
-    REQUIRE(o.size() == 2);
-    auto p = o[0].as<ctmqtt::publish>(v5);
-    CHECK(p.packet_id == expiring);
-    CHECK(p.properties.get<property_id::message_expiry_interval>() == 70u);
-    CHECK(p.properties.get<property_id::payload_format_indicator>() == std::uint8_t{1});
-    CHECK(text_of(p.payload) == "expiring");
 
-    h.s.connection_lost();
-    h.now += 70s; // 100 s in all
-    h.start();
-    h.feed_packet(ack);
-    o = h.out();
-    REQUIRE(o.size() == 1);
-    CHECK(o[0].as<ctmqtt::publish>(v5).packet_id == lasting);
+    // the PUBLISHes in order, each with the interval it has left
+    const auto resent = [&](std::vector<std::optional<std::uint32_t>> intervals) {
+        auto o = h.out();
+        REQUIRE(o.size() == 3);
+        const std::uint16_t ids[] = {q1, q2, lasting};
+        for (std::size_t i = 0; i < 3; ++i) {
+            INFO(i);
+            const auto p = o[i].as<ctmqtt::publish>(v5);
+            CHECK(p.packet_id == ids[i]);
+            CHECK(p.dup);
+            CHECK(p.properties.get<property_id::message_expiry_interval>() == intervals[i]);
+        }
+        CHECK(
+            o[0].as<ctmqtt::publish>(v5).properties.get<property_id::payload_format_indicator>() ==
+            std::uint8_t{1});
+        CHECK(text_of(o[1].as<ctmqtt::publish>(v5).payload) == "two");
+    };
+    h.now += 30s;
+    h.reconnect(resumed());
+    resent({70u, 20u, std::nullopt});
+    h.now += 600ms; // less than a second each time: counted once they make one
+    h.reconnect(resumed());
+    resent({70u, 20u, std::nullopt});
+    h.now += 600ms;
+    h.reconnect(resumed());
+    resent({69u, 19u, std::nullopt});
+    h.now += 19s; // q2's interval has run out: it goes all the same
+    h.reconnect(resumed());
+    resent({50u, 1u, std::nullopt});
+    h.now += 1h; // and so does q1's
+    h.reconnect(resumed());
+    resent({1u, 1u, std::nullopt});
+    CHECK(h.rec.done.empty());
+    CHECK(h.s.publishes_in_flight() == 3);
+
+    // the QoS 2 flow goes on under its identifier, which no new message takes meanwhile
+    h.feed(ack_bytes<packet_type::pubrec>(q2, 0, v5));
+    const auto rel = h.one();
+    REQUIRE(rel.type == packet_type::pubrel);
+    CHECK(rel.as<pubrel>(v5).packet_id == q2);
+    const auto fresh = h.publish("t", qos::exactly_once, "fresh");
+    CHECK(fresh != q2);
+    h.out();
+    h.feed(ack_bytes<packet_type::puback>(q1, 0, v5));
+    h.feed(ack_bytes<packet_type::pubcomp>(q2, 0, v5));
+    REQUIRE(h.rec.done.size() == 2);
+    CHECK(h.rec.done[0] == std::pair{q1, std::error_code{}});
+    CHECK(h.rec.done[1] == std::pair{q2, std::error_code{}});
+    CHECK(h.rec.closed.size() == 5); // the connections lost, nothing else
+}
+
+TEST_CASE("a message published again as new after the session was lost may expire until it is "
+          "sent; sent, it goes with DUP 0 on the next resume, then like any other",
+          "[session]") {
+    harness h{v5};
+    h.connect();
+    h.s.set_clean_start(false);
+    publish_properties props;
+    props.set<property_id::message_expiry_interval>(10u);
+    const auto gone = h.publish("t", qos::at_least_once, "gone", props);
+    const auto a = h.publish("t", qos::at_least_once, "a");
+    props.set<property_id::message_expiry_interval>(30u);
+    const auto b = h.publish("t", qos::exactly_once, "b", props);
+    props.set<property_id::message_expiry_interval>(40u);
+    const auto c = h.publish("t", qos::at_least_once, "c", props);
+    h.out();
+
+    // Session Present 0 after 15 s: new messages; `gone` has expired and is not sent
+    h.now += 15s;
+    connack lost;
+    lost.properties.set<property_id::receive_maximum>(std::uint16_t{1});
+    h.reconnect(lost);
+    const auto first = h.one().as<ctmqtt::publish>(v5);
+    CHECK(first.packet_id == a);
+    CHECK_FALSE(first.dup);
     REQUIRE(h.rec.done.size() == 1);
-    CHECK(h.rec.done[0].first == expiring);
-    CHECK(h.rec.done[0].second == session_errc::message_expired);
-    CHECK(h.s.publishes_in_flight() == 1);
+    CHECK(h.rec.done[0] == std::pair{gone, make_error_code(session_errc::message_expired)});
+
+    // b and c wait for quota; lost again, then the session is resumed: `a` was
+    // sent in this session (DUP 1), b and c were not (DUP 0); their intervals
+    // are counted down
+    h.now += 5s;
+    h.reconnect(resumed());
+    auto o = h.out();
+    REQUIRE(o.size() == 3);
+    CHECK(o[0].as<ctmqtt::publish>(v5).packet_id == a);
+    CHECK(o[0].as<ctmqtt::publish>(v5).dup);
+    const auto pb = o[1].as<ctmqtt::publish>(v5);
+    CHECK(pb.packet_id == b);
+    CHECK_FALSE(pb.dup);
+    CHECK(pb.properties.get<property_id::message_expiry_interval>() == 10u);
+    const auto pc = o[2].as<ctmqtt::publish>(v5);
+    CHECK(pc.packet_id == c);
+    CHECK_FALSE(pc.dup);
+    CHECK(pc.properties.get<property_id::message_expiry_interval>() == 20u);
+
+    // sent now: later resumes resend them however long they wait
+    h.now += 1min;
+    h.reconnect(resumed());
+    o = h.out();
+    REQUIRE(o.size() == 3);
+    for (const auto& p : o)
+        CHECK(p.as<ctmqtt::publish>(v5).dup);
+    CHECK(o[1].as<ctmqtt::publish>(v5).properties.get<property_id::message_expiry_interval>() ==
+          1u);
+    CHECK(o[2].as<ctmqtt::publish>(v5).properties.get<property_id::message_expiry_interval>() ==
+          1u);
+    CHECK(h.rec.done.size() == 1);
+    CHECK(h.s.publishes_in_flight() == 3);
 }
 
 TEST_CASE("resumption with Session Present 0", "[session]") {
@@ -2627,8 +2715,9 @@ TEST_CASE("resumption under Receive Maximum, lost again while messages were held
     CHECK(h.rec.closed.size() == 2);
 }
 
-TEST_CASE("resumption under Receive Maximum: a held-back message that expires is reported, the "
-          "next goes instead",
+TEST_CASE("resumption under Receive Maximum: a held-back message whose expiry runs out while it "
+          "waits goes all the same [MQTT-4.3.3-7] [MQTT-4.4.0-1]; published again as new after "
+          "the session was lost, it expires",
           "[session]") {
     harness h{v5};
     h.connect();
@@ -2636,20 +2725,39 @@ TEST_CASE("resumption under Receive Maximum: a held-back message that expires is
     publish_properties expiring;
     expiring.set<property_id::message_expiry_interval>(10u);
     const auto a = h.publish("t", qos::at_least_once, "a");
-    const auto b = h.publish("t", qos::at_least_once, "b", expiring);
-    h.publish("t", qos::at_least_once, "c");
+    const auto b = h.publish("t", qos::exactly_once, "b", expiring);
+    const auto c = h.publish("t", qos::at_least_once, "c");
     h.out();
     h.now += 1s;
-    auto ack = resumed();
+    const bool session_present = GENERATE(true, false);
+    INFO("Session Present " << session_present);
+    connack ack; // Session Present 0: the three are new messages, not sent in this session
+    ack.session_present = session_present;
     ack.properties.set<property_id::receive_maximum>(std::uint16_t{1});
     h.reconnect(ack);
     CHECK(text_of(h.one().as<ctmqtt::publish>(v5).payload) == "a");
     h.now += 20s;
     h.feed(ack_bytes<packet_type::puback>(a, 0, v5));
-    CHECK(text_of(h.one().as<ctmqtt::publish>(v5).payload) == "c");
+    const auto next = h.one().as<ctmqtt::publish>(v5);
+    if (!session_present) {
+        CHECK(next.packet_id == c);
+        REQUIRE(h.rec.done.size() == 2);
+        CHECK(h.rec.done[0] == std::pair{a, std::error_code{}});
+        CHECK(h.rec.done[1] == std::pair{b, make_error_code(session_errc::message_expired)});
+        return;
+    }
+    CHECK(next.packet_id == b); // sent before: it goes, its interval at 1 second
+    CHECK(text_of(next.payload) == "b");
+    CHECK(next.dup);
+    CHECK(next.properties.get<property_id::message_expiry_interval>() == 1u);
+    REQUIRE(h.rec.done.size() == 1);
+    CHECK(h.rec.done[0] == std::pair{a, std::error_code{}});
+    h.feed(ack_bytes<packet_type::pubrec>(b, 0, v5));
+    CHECK(h.one().type == packet_type::pubrel);
+    h.feed(ack_bytes<packet_type::pubcomp>(b, 0, v5));
+    CHECK(h.one().as<ctmqtt::publish>(v5).packet_id == c);
     REQUIRE(h.rec.done.size() == 2);
-    CHECK(h.rec.done[0].first == a);
-    CHECK(h.rec.done[1] == std::pair{b, make_error_code(session_errc::message_expired)});
+    CHECK(h.rec.done[1] == std::pair{b, std::error_code{}});
 }
 
 TEST_CASE("a used-up send quota delays no packet but PUBLISH [MQTT-3.3.4-8]", "[session]") {
