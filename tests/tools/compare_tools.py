@@ -517,7 +517,8 @@ class Comparison:
             self.report.check(f"--help {tool}: usage on stdout, same status",
                               theirs[2] == ours[2] and b"Usage:" in ours[0], repr(ours[:2]))
         # Options this build parses but cannot serve yet.
-        for args in (["--cafile", "ca.pem"], ["-L", "mqtts://h/t"], ["--unix", "/tmp/s"]):
+        for args in (["--tls-engine", "pkcs11"], ["--psk", "00", "--psk-identity", "me"],
+                     ["--proxy", "socks5h://h"]):
             out, err, status = self.run("ctmqtt-sub", ["-t", "a"] + args)
             self.report.check(f"unavailable {args[0]}: refused with a message", status == 1 and
                               b"is not available in this build yet" in err, repr(err))

@@ -261,27 +261,117 @@ TEST_CASE("options: -L URLs", "[tools][options]") {
           "Error: unsupported URL scheme.\n\n" + sub_usage_hint);
     CHECK(refusal(program::sub, {"-L", "mqtt://host"}) ==
           "Error: Invalid URL for -L argument specified - topic missing.\n" + sub_usage_hint);
-    // Transports this build does not have yet: parsed, then refused by the program.
-    for (auto url : {"mqtts://host/t", "ws://host/t", "wss://host/t", "unix:/tmp/sock"}) {
+    CHECK(r.cfg.url_scheme == transport::url_scheme::mqtt);
+    // mosquitto: mqtts:// is port 8883 and trusts the system's CAs (as well as --cafile's).
+    r = run(program::sub, {"-L", "mqtts://host/t", "--cafile", "ca.pem"});
+    REQUIRE(r.result.status == 0);
+    CHECK(port(r.cfg) == 8883);
+    CHECK(r.cfg.tls_use_os_certs);
+    auto t = transport_of(r.cfg);
+    CHECK(t.scheme == transport::url_scheme::mqtts);
+    CHECK(t.tls.ca_file == "ca.pem");
+    CHECK(t.tls.system_store);
+    r = run(program::sub, {"-L", "ssl://host:1999/t"});
+    CHECK(transport_of(r.cfg).scheme == transport::url_scheme::mqtts);
+    CHECK(port(r.cfg) == 1999);
+    // ctmqtt's URLs: WebSocket's path is the request target, the topic comes from -t.
+    r = run(program::sub, {"-L", "wss://me:p%40ss@[::1]/mqtt?x=1", "-t", "a/#"});
+    REQUIRE(r.result.status == 0);
+    CHECK(*r.cfg.host == "::1");
+    CHECK(port(r.cfg) == 443);
+    CHECK(*r.cfg.username == "me");
+    CHECK(*r.cfg.password == "p@ss");
+    CHECK(r.cfg.topics == std::vector<std::string>{"a/#"});
+    t = transport_of(r.cfg);
+    CHECK(t.scheme == transport::url_scheme::wss);
+    CHECK(t.websocket_path == "/mqtt?x=1");
+    CHECK(t.tls.system_store); // no CA given: the system's
+    CHECK(t.tls.verify_host_name);
+    r = run(program::pub, {"-L", "ws://host:9001", "-t", "t", "-n"});
+    REQUIRE(r.result.status == 0);
+    t = transport_of(r.cfg);
+    CHECK(t.scheme == transport::url_scheme::ws);
+    CHECK(t.websocket_path == "/");
+    CHECK(port(r.cfg) == 9001);
+    CHECK(refusal(program::sub, {"-L", "ws://host:0/"}) ==
+          "Error: Invalid URL for -L argument specified - bad port \"0\" in the broker URL (a "
+          "number from 1 to 65535).\n" +
+              sub_usage_hint);
+    // A Unix socket is a path on port 0, as --unix gives it.
+    for (auto url : {"unix:/run/mqtt.sock", "unix:///run/mqtt.sock"}) {
         CAPTURE(url);
-        auto u = run(program::sub, {"-L", url, "-t", "x"});
-        REQUIRE(u.result.status == 0);
-        REQUIRE(u.cfg.unavailable);
-        CHECK(u.cfg.unavailable->first == "-L");
+        r = run(program::sub, {"-L", url, "-t", "x"});
+        REQUIRE(r.result.status == 0);
+        CHECK(*r.cfg.host == "/run/mqtt.sock");
+        CHECK(port(r.cfg) == 0);
+        CHECK(transport_of(r.cfg).scheme == transport::url_scheme::unix_socket);
+        CHECK(!r.cfg.unavailable);
     }
 }
 
-TEST_CASE("options: TLS, SOCKS, Unix sockets and -A are parsed and marked unavailable",
+TEST_CASE("options: when TLS is used, as mosquitto decides it", "[tools][options]") {
+    using transport::url_scheme;
+    const auto scheme = [](std::vector<std::string> args) {
+        auto r = run(program::sub, std::move(args));
+        REQUIRE(r.result.status == 0);
+        CHECK(!r.cfg.unavailable);
+        return transport_of(r.cfg).scheme;
+    };
+    CHECK(scheme({"-t", "a"}) == url_scheme::mqtt);
+    CHECK(scheme({"-t", "a", "--cafile", "ca.pem"}) == url_scheme::mqtts);
+    CHECK(scheme({"-t", "a", "--capath", "/etc/ssl/certs"}) == url_scheme::mqtts);
+    // Port 8883 means TLS with the system's CAs, even when -p alone says so.
+    CHECK(scheme({"-t", "a", "-p", "8883"}) == url_scheme::mqtts);
+    CHECK(scheme({"-t", "a", "-L", "mqtt://h:8883/t"}) == url_scheme::mqtts);
+    // --tls-use-os-certs turns TLS on, on port 1883 too.
+    CHECK(scheme({"-t", "a", "--tls-use-os-certs"}) == url_scheme::mqtts);
+    // Options that only shape TLS do not turn it on.
+    CHECK(scheme({"-t", "a", "--insecure", "--tls-version", "tlsv1.3", "--tls-alpn", "mqtt",
+                  "--ciphers", "HIGH", "--cert", "c.pem", "--key", "k.pem"}) == url_scheme::mqtt);
+    // WebSocket: the scheme says it, a CA option turns ws into wss; 8883 is just a port.
+    CHECK(scheme({"-L", "ws://h/", "-t", "a", "--cafile", "ca.pem"}) == url_scheme::wss);
+    CHECK(scheme({"-L", "ws://h:8883/", "-t", "a"}) == url_scheme::ws);
+    CHECK(scheme({"-t", "a", "--unix", "/tmp/s"}) == url_scheme::unix_socket);
+    // -p after --unix: TCP to a host named like the path, as in mosquitto.
+    CHECK(scheme({"-t", "a", "--unix", "/tmp/s", "-p", "1883"}) == url_scheme::mqtt);
+
+    auto r = run(program::sub,
+                 {"-t", "a", "--cafile", "ca.pem", "--insecure", "--tls-version", "tlsv1.3",
+                  "--tls-alpn", "mqtt", "--ciphers", "HIGH", "--cert", "c.pem", "--key", "k.pem"});
+    REQUIRE(r.result.status == 0);
+    CHECK(port(r.cfg) == 8883); // mosquitto's default with a CA
+    const auto t = transport_of(r.cfg);
+    CHECK(t.tls.ca_file == "ca.pem");
+    CHECK(!t.tls.system_store);
+    CHECK(!t.tls.verify_host_name); // --insecure: the name only
+    CHECK(!t.tls.skip_verification);
+    CHECK(t.tls.tls13_only);
+    CHECK(t.tls.alpn == "mqtt");
+    CHECK(t.tls.ciphers == "HIGH");
+    CHECK(t.tls.certificate_file == "c.pem");
+    CHECK(t.tls.private_key_file == "k.pem");
+    // A client certificate is used only with a CA option (mosquitto_tls_set).
+    r = run(program::sub, {"-t", "a", "-p", "8883", "--cert", "c.pem", "--key", "k.pem"});
+    CHECK(transport_of(r.cfg).tls.certificate_file.empty());
+    // TLS over a Unix socket: libmosquitto has it, this build's transports do not.
+    r = run(program::sub, {"-t", "a", "--unix", "/tmp/s", "--cafile", "ca.pem"});
+    CHECK(make_client_options(r.cfg, 1).unsupported == "TLS over a Unix socket");
+}
+
+TEST_CASE("options: TLS engines, TLS-PSK, SOCKS and -A are parsed and marked unavailable",
           "[tools][options]") {
-    auto r = run(program::sub, {"-t", "a", "--cafile", "ca.pem", "--insecure", "--tls-version",
-                                "tlsv1.3", "--tls-alpn", "mqtt"});
+    auto r = run(program::sub, {"-t", "a", "--tls-engine", "pkcs11"});
     REQUIRE(r.result.status == 0);
     REQUIRE(r.cfg.unavailable);
-    CHECK(r.cfg.unavailable->first == "--cafile");
-    CHECK(r.cfg.unavailable->second == "TLS");
-    CHECK(port(r.cfg) == 8883); // mosquitto's default with a CA
-    CHECK(run(program::sub, {"-t", "a", "--unix", "/tmp/s"}).cfg.unavailable->second ==
-          "Unix sockets");
+    CHECK(r.cfg.unavailable->first == "--tls-engine");
+    CHECK(r.cfg.unavailable->second == "TLS engine support");
+    r = run(program::sub, {"-t", "a", "--keyform", "ENGINE", "--cert", "c", "--key", "k"});
+    REQUIRE(r.cfg.unavailable);
+    CHECK(r.cfg.unavailable->first == "--keyform");
+    CHECK(!run(program::sub, {"-t", "a", "--keyform", "pem", "--cert", "c", "--key", "k"})
+               .cfg.unavailable);
+    CHECK(run(program::sub, {"-t", "a", "--psk", "00", "--psk-identity", "me"})
+              .cfg.unavailable->second == "TLS-PSK");
     CHECK(refusal(program::sub, {"-t", "a", "--cert", "c.pem"}) ==
           "Error: Both certfile and keyfile must be provided if one of them is set.\n" +
               sub_usage_hint);

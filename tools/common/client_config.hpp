@@ -18,6 +18,7 @@
 
 #include "format.hpp"
 #include "options.hpp"
+#include "transport_settings.hpp"
 
 namespace ctmqtt::tools {
 
@@ -78,9 +79,61 @@ inline std::optional<std::string> apply_message_properties(const property_list& 
     return std::nullopt;
 }
 
+/// Whether TLS is used, by mosquitto's rules: with --cafile or --capath,
+/// with --tls-use-os-certs (even on port 1883), for mqtts:// (and ours:
+/// wss://), and on port 8883 given by -p or -L.
+inline bool uses_tls(const config& cfg) noexcept {
+    using transport::url_scheme;
+    const bool websocket = cfg.url_scheme == url_scheme::ws || cfg.url_scheme == url_scheme::wss;
+    return cfg.cafile || cfg.capath || cfg.tls_use_os_certs ||
+           cfg.url_scheme == url_scheme::mqtts || cfg.url_scheme == url_scheme::wss ||
+           (!websocket && port(cfg) == 8883);
+}
+
+/// The transport the options ask for: a Unix socket on port 0 (--unix,
+/// unix:), WebSocket for ws:// and wss://, TCP otherwise; TLS over either
+/// when uses_tls(). TLS is set up as libmosquitto sets it up: the CAs given
+/// (none: the system's), the system's as well with --tls-use-os-certs, the
+/// client certificate only with a CA option, --insecure skips the host name
+/// check only, --tls-version tlsv1.3 refuses 1.2 (tlsv1.1 and tlsv1.2 allow
+/// 1.2 and up: OpenSSL 3 refuses 1.1 at its default security level anyway).
+inline transport_settings transport_of(const config& cfg) {
+    using transport::url_scheme;
+    transport_settings t;
+    const bool tls = uses_tls(cfg);
+    if (port(cfg) == 0)
+        t.scheme = url_scheme::unix_socket;
+    else if (cfg.url_scheme == url_scheme::ws || cfg.url_scheme == url_scheme::wss)
+        t.scheme = tls ? url_scheme::wss : url_scheme::ws;
+    else
+        t.scheme = tls ? url_scheme::mqtts : url_scheme::mqtt;
+    t.websocket_path = cfg.websocket_path;
+    if (!tls)
+        return t;
+    auto& s = t.tls;
+    const bool ca = cfg.cafile || cfg.capath;
+    if (cfg.cafile)
+        s.ca_file = *cfg.cafile;
+    if (cfg.capath)
+        s.ca_directory = *cfg.capath;
+    s.system_store = cfg.tls_use_os_certs || !ca;
+    if (ca && cfg.certfile && cfg.keyfile) {
+        s.certificate_file = *cfg.certfile;
+        s.private_key_file = *cfg.keyfile;
+    }
+    s.verify_host_name = !cfg.insecure;
+    s.tls13_only = cfg.tls_version == "tlsv1.3";
+    if (cfg.tls_alpn)
+        s.alpn = *cfg.tls_alpn;
+    if (cfg.ciphers)
+        s.ciphers = *cfg.ciphers;
+    return t;
+}
+
 /// What is left to set on the client options once the config is applied.
 struct connect_setup {
     client_options options;
+    transport_settings transport;
     std::optional<fixed_authenticator> auth;
     /// A -D property (or option) this build's client cannot send; the
     /// program refuses to run rather than send something else.
@@ -105,6 +158,10 @@ inline connect_setup make_client_options(const config& cfg, long pid) {
     auto& o = s.options;
     o.host = *cfg.host;
     o.port = port(cfg);
+    s.transport = transport_of(cfg);
+    // libmosquitto would run TLS over the socket; transport::any has no such transport.
+    if (s.transport.scheme == transport::url_scheme::unix_socket && uses_tls(cfg))
+        s.unsupported = "TLS over a Unix socket";
     o.version = version_of(cfg);
     o.client_id = client_id(cfg, pid);
     if (o.client_id.empty() && o.version == protocol_version::v3_1)

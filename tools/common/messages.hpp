@@ -102,6 +102,7 @@ inline constexpr int protocol = 2;
 inline constexpr int no_connection = 4;
 inline constexpr int refused = 5;
 inline constexpr int lost = 7;
+inline constexpr int tls = 8;
 inline constexpr int timeout = 27;
 } // namespace exit_code
 
@@ -182,7 +183,9 @@ inline constexpr usage_entry usage_options[] = {
      "      broker is using the clientid_prefixes option.\n"
      " -k : keep alive in seconds for this client. Defaults to 60.\n"
      " -L : specify user, password, hostname, port and topic as a URL in the form:\n"
-     "      mqtt(s)://[username[:password]@]host[:port]/topic\n"},
+     "      mqtt(s)://[username[:password]@]host[:port]/topic (tcp:// and ssl:// too),\n"
+     "      or the broker alone: ws(s)://[username[:password]@]host[:port][/path] (WebSocket)\n"
+     "      or unix:/path/to/socket, with the topic given by -t.\n"},
     {true, false,
      " -l : read messages from stdin, sending a separate message for each line.\n"
      " -m : message payload to send.\n"
@@ -273,7 +276,7 @@ inline constexpr usage_entry usage_options[] = {
      "           socks5h://[username[:password]@]hostname[:port]\n"
      "           Only \"none\" and \"username\" authentication is supported.\n"
      "\n"
-     "TLS, SOCKS proxies, Unix sockets and -A are not available in this build yet.\n"},
+     "TLS engines, TLS-PSK, SOCKS proxies and -A are not available in this build yet.\n"},
 };
 
 } // namespace detail

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <ctmqtt/core/property_table.hpp>
+#include <ctmqtt/transport/url.hpp>
 
 namespace ctmqtt::tools {
 
@@ -53,8 +54,13 @@ struct config {
     std::optional<std::string> id_prefix; ///< -I
     int protocol_version = 4;             ///< 3 (3.1), 4 (3.1.1) or 5; -V
     int keepalive = 60;
-    std::optional<std::string> host; ///< -h / -L; "localhost" once loaded
-    int port = -1;                   ///< -p / -L; -1: not given (1883)
+    /// -h / -L / --unix; "localhost" once loaded. With port 0 (--unix,
+    /// unix: URLs) the path of a Unix socket, as mosquitto takes it.
+    std::optional<std::string> host;
+    int port = -1; ///< -p / -L; -1: not given (1883, or 8883 with a CA); 0: a Unix socket
+    /// -L's scheme: mqtt (tcp, and no -L), mqtts (ssl), ws, wss or unix.
+    transport::url_scheme url_scheme = transport::url_scheme::mqtt;
+    std::string websocket_path = "/"; ///< -L ws:// and wss://: the request target
     int qos = 0;
     bool retain = false;
     message_mode mode = message_mode::none;
@@ -74,11 +80,12 @@ struct config {
     int will_qos = 0;
     bool will_retain = false;
 
-    // TLS, SOCKS and Unix sockets: parsed, refused until the transports exist.
+    // TLS (see transport_of() in client_config.hpp for when it is used).
+    // --tls-engine, --tls-engine-kpass-sha1, --psk and SOCKS: parsed, then refused.
     std::optional<std::string> cafile, capath, certfile, keyfile, ciphers, tls_alpn, tls_version,
-        tls_engine, tls_engine_kpass_sha1, keyform, psk, psk_identity, proxy, unix_path;
-    bool insecure = false;
-    bool tls_use_os_certs = false;
+        tls_engine, tls_engine_kpass_sha1, keyform, psk, psk_identity, proxy;
+    bool insecure = false;         ///< no host name check (the chain is still verified)
+    bool tls_use_os_certs = false; ///< --tls-use-os-certs, or an mqtts:// URL
     /// The first option that needs something this build lacks, and what: printed as
     /// "<program>: <option>: <feature> is not available in this build yet".
     std::optional<std::pair<std::string, std::string>> unavailable;
@@ -438,8 +445,10 @@ private:
         if (!cfg_.unavailable)
             cfg_.unavailable.emplace(std::string{option}, std::string{feature});
     }
-    int take_tls(std::optional<std::string>& into, std::string_view option, std::string_view what) {
-        needs(option, "TLS");
+    // An option whose feature this build does not have (the value is still checked).
+    int take_unavailable(std::optional<std::string>& into, std::string_view option,
+                         std::string_view what, std::string_view feature) {
+        needs(option, feature);
         return take(into, option, what);
     }
     // An option without a value that sets `into`; `allowed` for this program.
@@ -504,29 +513,29 @@ private:
         return 0;
     }
 
+    // -L: mosquitto's mqtt(s)://[user[:password]@]host[:port]/topic (tcp://
+    // and ssl:// alike), read as mosquitto reads it; or one of ctmqtt's
+    // ws://, wss:// and unix: URLs, whose path is the WebSocket request
+    // target or the socket (the topic then comes from -t).
     int url(const std::string& text) {
-        std::string rest;
+        using transport::url_scheme;
         auto scheme_is = [&](std::string_view s) {
             return text.size() >= s.size() && equal_ignoring_case(text.substr(0, s.size()), s);
         };
+        if (scheme_is("ws://") || scheme_is("wss://") || scheme_is("unix:"))
+            return ctmqtt_url(text);
         if (scheme_is("mqtt://") || scheme_is("tcp://")) {
-            rest = text.substr(text.find("//") + 2);
+            cfg_.url_scheme = url_scheme::mqtt;
             cfg_.port = 1883;
-        } else if (scheme_is("mqtts://") || scheme_is("ssl://") || scheme_is("tls://")) {
-            needs("-L", "TLS");
-            rest = text.substr(text.find("//") + 2);
+        } else if (scheme_is("mqtts://") || scheme_is("ssl://")) {
+            cfg_.url_scheme = url_scheme::mqtts;
             cfg_.port = 8883;
-        } else if (scheme_is("ws://") || scheme_is("wss://")) {
-            needs("-L", "WebSocket");
-            rest = text.substr(text.find("//") + 2);
-            cfg_.port = scheme_is("ws://") ? 80 : 443;
-        } else if (scheme_is("unix:")) {
-            needs("-L", "Unix sockets");
-            cfg_.unix_path = text.substr(5);
-            return 0;
+            cfg_.tls_use_os_certs = true; // mosquitto trusts the system's CAs for mqtts://
         } else {
             return fail("Error: unsupported URL scheme.\n\n");
         }
+        cfg_.websocket_path = "/";
+        const std::string rest = text.substr(text.find("//") + 2);
         const auto slash = rest.find('/');
         if (slash == std::string::npos)
             return fail("Error: Invalid URL for -L argument specified - topic missing.\n");
@@ -547,6 +556,27 @@ private:
             authority.resize(colon);
         }
         cfg_.host = authority;
+        return 0;
+    }
+
+    int ctmqtt_url(const std::string& text) {
+        const auto u = transport::parse_url(text);
+        if (!u)
+            return fail("Error: Invalid URL for -L argument specified - " + u.error().message() +
+                        ".\n");
+        cfg_.url_scheme = u->scheme;
+        if (u->scheme == transport::url_scheme::unix_socket) {
+            cfg_.host = u->path; // a Unix socket is port 0 at a path, as --unix gives it
+            cfg_.port = 0;
+        } else {
+            cfg_.host = u->host;
+            cfg_.port = u->port;
+            cfg_.websocket_path = u->path;
+        }
+        if (u->user_name)
+            cfg_.username = *u->user_name;
+        if (u->password)
+            cfg_.password = *u->password;
         return 0;
     }
 
@@ -665,13 +695,13 @@ private:
             return take(cfg_.bind_address, "-A", "address");
         }
         if (a == "--cafile")
-            return take_tls(cfg_.cafile, "--cafile", "file");
+            return take(cfg_.cafile, "--cafile", "file");
         if (a == "--capath")
-            return take_tls(cfg_.capath, "--capath", "directory");
+            return take(cfg_.capath, "--capath", "directory");
         if (a == "--cert")
-            return take_tls(cfg_.certfile, "--cert", "file");
+            return take(cfg_.certfile, "--cert", "file");
         if (a == "--ciphers")
-            return take_tls(cfg_.ciphers, "--ciphers", "ciphers");
+            return take(cfg_.ciphers, "--ciphers", "ciphers");
         if (a == "-C") {
             if (!is_sub())
                 return unknown(a);
@@ -714,11 +744,8 @@ private:
             return 2;
         if (a == "-h" || a == "--host")
             return take(cfg_.host, "-h", "host");
-        if (a == "--insecure") {
-            needs(a, "TLS");
-            cfg_.insecure = true;
-            return 0;
-        }
+        if (a == "--insecure")
+            return flag(a, true, cfg_.insecure);
         if (a == "-i" || a == "--id") {
             if (cfg_.id_prefix)
                 return fail("Error: -i and -I argument cannot be used together.\n\n");
@@ -735,9 +762,13 @@ private:
                                    "65535 inclusive.\n\n"};
             });
         if (a == "--key")
-            return take_tls(cfg_.keyfile, "--key", "file");
-        if (a == "--keyform")
-            return take_tls(cfg_.keyform, "--keyform", "keyform");
+            return take(cfg_.keyfile, "--key", "file");
+        if (a == "--keyform") {
+            const int r = take(cfg_.keyform, "--keyform", "keyform");
+            if (r == 0 && equal_ignoring_case(*cfg_.keyform, "engine"))
+                needs(a, "TLS engine support");
+            return r;
+        }
         if (a == "-L" || a == "--url") {
             if (last())
                 return missing("-L", "URL");
@@ -805,9 +836,9 @@ private:
             return 0;
         }
         if (a == "--psk")
-            return take_tls(cfg_.psk, "--psk", "key");
+            return take_unavailable(cfg_.psk, "--psk", "key", "TLS-PSK");
         if (a == "--psk-identity")
-            return take_tls(cfg_.psk_identity, "--psk-identity", "identity");
+            return take_unavailable(cfg_.psk_identity, "--psk-identity", "identity", "TLS-PSK");
         if (a == "-q" || a == "--qos")
             return number("-q", "QoS", cfg_.qos, 0, 2, [](int n) {
                 return "Error: Invalid QoS given: " + std::to_string(n) + "\n";
@@ -874,27 +905,24 @@ private:
         if (a == "-T" || a == "--filter-out")
             return add_filter(a, cfg_.filter_outs, "-T", "topic filter", "filter");
         if (a == "--tls-alpn")
-            return take_tls(cfg_.tls_alpn, "--tls-alpn", "protocol");
+            return take(cfg_.tls_alpn, "--tls-alpn", "protocol");
         if (a == "--tls-engine")
-            return take_tls(cfg_.tls_engine, "--tls-engine", "engine_id");
+            return take_unavailable(cfg_.tls_engine, "--tls-engine", "engine_id",
+                                    "TLS engine support");
         if (a == "--tls-engine-kpass-sha1")
-            return take_tls(cfg_.tls_engine_kpass_sha1, "--tls-engine-kpass-sha1", "kpass sha1");
-        if (a == "--tls-use-os-certs") {
-            needs(a, "TLS");
-            cfg_.tls_use_os_certs = true;
-            return 0;
-        }
+            return take_unavailable(cfg_.tls_engine_kpass_sha1, "--tls-engine-kpass-sha1",
+                                    "kpass sha1", "TLS engine support");
+        if (a == "--tls-use-os-certs")
+            return flag(a, true, cfg_.tls_use_os_certs);
         if (a == "--tls-version")
-            return take_tls(cfg_.tls_version, "--tls-version", "version");
+            return take(cfg_.tls_version, "--tls-version", "version");
         if (a == "-U" || a == "--unsubscribe")
             return add_filter(a, cfg_.unsub_topics, "-U", "unsubscribe topic", "unsubscribe");
         if (a == "-u" || a == "--username")
             return take(cfg_.username, "-u", "username");
         if (a == "--unix") {
-            needs(a, "Unix sockets");
             if (last())
                 return missing("--unix", "socket path");
-            cfg_.unix_path = next();
             cfg_.host = next();
             cfg_.port = 0;
             ++i_;
@@ -1147,7 +1175,8 @@ inline std::string client_id(const config& cfg, long pid) {
     return cfg.id.value_or("");
 }
 
-/// The port to connect to: -p, -L's, or 1883.
+/// The port to connect to: -p, -L's (0: a Unix socket), else mosquitto's
+/// default: 8883 with --cafile, --capath or --psk, 1883 otherwise.
 inline std::uint16_t port(const config& cfg) noexcept {
     if (cfg.port < 0)
         return (cfg.cafile || cfg.capath || cfg.psk) ? 8883 : 1883;

@@ -1,6 +1,7 @@
 // The part of ctmqtt-pub and ctmqtt-sub that runs the client: one
-// io_context on the main thread, one ctmqtt::client, connect, DISCONNECT
-// once, and the exit status.
+// io_context on the main thread, one client over the transport the options
+// name (any_transport: TCP, TLS, WebSocket, Unix socket), connect,
+// DISCONNECT once, and the exit status.
 #pragma once
 
 #include <csignal>
@@ -16,6 +17,7 @@
 #include "client_config.hpp"
 #include "options.hpp"
 #include "runtime.hpp"
+#include "transport.hpp"
 
 namespace ctmqtt::tools {
 
@@ -46,6 +48,7 @@ protected:
             on_state(s);
         };
         mqtt_.emplace(io_.get_executor(), setup_.options);
+        mqtt_->transport().configure({setup_.options.host, setup_.options.port}, setup_.transport);
         log_.client("sending CONNECT");
         mqtt_->async_connect([this](std::error_code ec) { connect_result(ec); });
         io_.run();
@@ -73,6 +76,10 @@ protected:
             return;
         connect_reported_ = true;
         connected_once_ = !ec;
+        // mosquitto's programs say only "A TLS error occurred."; with -d
+        // libmosquitto logs OpenSSL's reason, and this says ours.
+        if (ec && classify_failure(ec) != failure_kind::other)
+            log_.line(ec.message());
         on_connect(ec);
     }
 
@@ -91,7 +98,7 @@ protected:
     debug_log log_;
     const bool v5_;
     boost::asio::io_context io_;
-    std::optional<client> mqtt_;
+    std::optional<basic_client<any_transport>> mqtt_;
     bool connect_reported_ = false;
     bool connected_once_ = false; ///< the first connection was made
     bool disconnecting_ = false;
