@@ -4,6 +4,10 @@
 //   ctmqtt-bench pub  -c 100 -I 10 -t bench/%i -s 64 -q 1 --count 1000
 //   ctmqtt-bench sub  -c 10 -t 'bench/#' -q 1 --count 100000
 //   ctmqtt-bench conn -c 10000 -i 1 --duration 30
+//   ctmqtt-bench pub  --url mqtts://broker:8883 --cafile ca.pem -c 10 --count 1000
+//
+// Any broker URL: mqtt://, mqtts://, ws://, wss://, unix: (the clients run
+// over tools::any_transport).
 //
 // A progress line once a second on stderr; a summary at the end on stdout
 // (or JSON with --json). Payloads of 16 bytes or more carry the send time,
@@ -33,7 +37,10 @@
 #include <unistd.h>
 
 #include <ctmqtt/client/client.hpp>
+#include <ctmqtt/transport/url.hpp>
 #include <ctmqtt/version.hpp>
+
+#include "common/transport.hpp"
 
 namespace {
 
@@ -48,6 +55,7 @@ struct settings {
     std::string host = "127.0.0.1";
     std::uint16_t port = 1883;
     std::string url;
+    ctmqtt::tools::transport_settings transport; ///< from --url and the TLS options
     int clients = 1;
     int connect_interval_ms = 0;  ///< -i: between connection starts
     int message_interval_ms = -1; ///< -I: between messages per client (-1: as fast as allowed)
@@ -78,7 +86,12 @@ void print_help() {
         "Usage: ctmqtt-bench pub|sub|conn [options]\n"
         "  -h HOST          broker host (default 127.0.0.1)\n"
         "  -p PORT          broker port (default 1883)\n"
-        "  --url URL        broker URL (mqtt://host:port)\n"
+        "  --url URL        broker URL: mqtt://host:port, mqtts://, ws://host:port/path,\n"
+        "                   wss://, unix:/path/to/socket (user:password@ before the host)\n"
+        "  --cafile FILE    mqtts/wss: trust the CAs in FILE (default: the system's)\n"
+        "  --cert FILE, --key FILE\n"
+        "                   mqtts/wss: a client certificate and its private key (PEM)\n"
+        "  --insecure       mqtts/wss: accept any server certificate (no CA or name check)\n"
         "  -c N             clients (default 1)\n"
         "  -i MS            milliseconds between connection starts (default 0)\n"
         "  -I MS            pub: milliseconds between messages per client\n"
@@ -142,6 +155,14 @@ settings parse(int argc, char** argv) {
             s.port = static_cast<std::uint16_t>(p);
         } else if (opt == "--url" || opt == "-L") {
             s.url = value();
+        } else if (opt == "--cafile") {
+            s.transport.tls.ca_file = value();
+        } else if (opt == "--cert") {
+            s.transport.tls.certificate_file = value();
+        } else if (opt == "--key") {
+            s.transport.tls.private_key_file = value();
+        } else if (opt == "--insecure") {
+            s.transport.tls.skip_verification = true;
         } else if (opt == "-c" || opt == "--count-clients" || opt == "--clients") {
             s.clients = number<int>(opt, value());
             if (s.clients < 1)
@@ -198,19 +219,26 @@ settings parse(int argc, char** argv) {
         }
     }
     if (!s.url.empty()) {
-        std::string_view u = s.url;
-        for (std::string_view scheme : {"mqtt://", "tcp://"})
-            if (u.starts_with(scheme))
-                u.remove_prefix(scheme.size());
-        if (u.find("://") != std::string_view::npos)
-            usage_error("--url: only mqtt:// and tcp:// URLs in this build (TLS, WebSocket and "
-                        "Unix sockets come with the transports)");
-        auto address = ctmqtt::broker_address::parse(u.substr(0, u.find('/')), 1883);
-        if (!address)
-            usage_error("--url: cannot read a host and port in \"" + s.url + "\"");
-        s.host = address->host;
-        s.port = address->port;
+        const auto u = ctmqtt::transport::parse_url(s.url);
+        if (!u)
+            usage_error("--url: " + u.error().message());
+        const auto address = u->address();
+        s.host = address.host;
+        s.port = address.port;
+        s.transport.scheme = u->scheme;
+        if (u->websocket())
+            s.transport.websocket_path = u->path;
+        if (u->user_name && !s.user) // -u and -P win over the URL's
+            s.user = u->user_name;
+        if (u->password && !s.password)
+            s.password = u->password;
     }
+    const auto& tls = s.transport.tls;
+    if (!s.transport.secure() && (!tls.ca_file.empty() || !tls.certificate_file.empty() ||
+                                  !tls.private_key_file.empty() || tls.skip_verification))
+        usage_error("--cafile, --cert, --key and --insecure need an mqtts:// or wss:// --url");
+    if (tls.certificate_file.empty() != tls.private_key_file.empty())
+        usage_error("--cert and --key go together");
     if (s.rate > 0 && s.message_interval_ms >= 0)
         usage_error("-I and --rate: give one of them");
     return s;
@@ -337,7 +365,7 @@ private:
     struct bench_client {
         bench& b;
         int index;
-        ctmqtt::client mqtt;
+        ctmqtt::basic_client<ctmqtt::tools::any_transport> mqtt;
         std::string topic;
         std::vector<std::byte> payload;
         long long sent = 0;
@@ -348,7 +376,9 @@ private:
 
         bench_client(bench& owner, int i)
             : b(owner), index(i), mqtt(owner.io_.get_executor(), owner.options_for(i)),
-              topic(expand(owner.s_.topic, i)), payload(owner.s_.payload_size, std::byte{'x'}) {}
+              topic(expand(owner.s_.topic, i)), payload(owner.s_.payload_size, std::byte{'x'}) {
+            mqtt.transport().configure({owner.s_.host, owner.s_.port}, owner.s_.transport);
+        }
 
         // Publishes while the window and the count allow (or one, when paced).
         void publish_more() {
@@ -455,6 +485,14 @@ private:
             refused_ = true;
             c.done = true;
             client_done();
+        }
+        // TLS that failed (a certificate refused, a CA file OpenSSL cannot
+        // read) fails again on every attempt: say why and stop.
+        if (st.what == kind::retrying && !stopping_ &&
+            ctmqtt::tools::classify_failure(st.error) != ctmqtt::tools::failure_kind::other) {
+            error("connection", st.error);
+            refused_ = true;
+            finish("TLS failed");
         }
     }
 

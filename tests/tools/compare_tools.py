@@ -152,11 +152,14 @@ class Program:
     None (nothing), bytes (written, then closed) or True (kept open:
     write())."""
 
-    def __init__(self, args, stdin=None, env=None):
+    def __init__(self, args, stdin=None, env=None, new_session=False):
         self.args = args
+        # new_session: without a controlling terminal (OpenSSL's pass phrase
+        # prompt then reads stdin instead of /dev/tty).
         self.process = subprocess.Popen(
             args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            start_new_session=new_session)
         self.out, self.err = [], []
         self.readers = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
                         for stream, into in ((self.process.stdout, self.out),
@@ -690,20 +693,31 @@ def main():
     parser.add_argument("-k", default="", help="run only the parts whose name contains this")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
-    directory = tempfile.mkdtemp(prefix="ctmqtt-tools-")
+    return run_parts(args, "ctmqtt-tools-", Comparison, lambda c: [
+        ("subscribers", c.compare_subscribers),
+        ("publishers", c.compare_publishers),
+        ("wills", c.compare_wills),
+        ("refusals", c.compare_refusals),
+        ("options", c.compare_bad_options),
+        ("exits", c.compare_exits),
+        ("sessions", c.compare_persistent_sessions),
+        ("defaults", c.compare_defaults_files),
+        ("protocol", c.compare_protocol_violation)])
+
+
+def run_parts(args, prefix, make, parts_of):
+    """Makes `make(args, directory)` in a temporary directory, runs the parts
+    `parts_of(it)` names (those whose name contains -k's text), stops it and
+    says how many checks passed; 1 when any failed."""
+    directory = tempfile.mkdtemp(prefix=prefix)
     started = time.monotonic()
-    comparison = Comparison(args, directory)
     try:
-        parts = [("subscribers", comparison.compare_subscribers),
-                 ("publishers", comparison.compare_publishers),
-                 ("wills", comparison.compare_wills),
-                 ("refusals", comparison.compare_refusals),
-                 ("options", comparison.compare_bad_options),
-                 ("exits", comparison.compare_exits),
-                 ("sessions", comparison.compare_persistent_sessions),
-                 ("defaults", comparison.compare_defaults_files),
-                 ("protocol", comparison.compare_protocol_violation)]
-        for name, part in parts:
+        comparison = make(args, directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    try:
+        for name, part in parts_of(comparison):
             if args.k in name:
                 part_start = time.monotonic()
                 part()
