@@ -935,6 +935,131 @@ TEST_CASE("inbound QoS 0, 1 and 2; QoS 2 delivered exactly once", "[session]") {
     }
 }
 
+TEST_CASE("QoS 1 receiver: after the PUBACK, a PUBLISH with the same identifier is a new message, "
+          "whatever its DUP [MQTT-4.3.2-5] (3.1.1: [MQTT-4.3.2-2])",
+          "[session]") {
+    for (auto v : {v4, v5}) {
+        INFO(to_string(v));
+        harness h{v};
+        h.connect();
+        const auto acknowledged = [&] {
+            const auto& ack = h.one();
+            REQUIRE(ack.type == packet_type::puback);
+            return ack.as<puback>(v).packet_id;
+        };
+        h.feed(publish_bytes("a", qos::at_least_once, 5, v, false, "first"));
+        CHECK(acknowledged() == 5);
+        // the server resends it (DUP 1): delivered again, acknowledged again
+        h.feed(publish_bytes("a", qos::at_least_once, 5, v, true, "first"));
+        CHECK(acknowledged() == 5);
+        // and a new message under the same identifier, DUP 0
+        h.feed(publish_bytes("a", qos::at_least_once, 5, v, false, "second"));
+        CHECK(acknowledged() == 5);
+        REQUIRE(h.rec.messages.size() == 3);
+        CHECK(h.rec.messages[0].payload == "first");
+        CHECK_FALSE(h.rec.messages[0].dup);
+        CHECK(h.rec.messages[1].payload == "first");
+        CHECK(h.rec.messages[1].dup);
+        CHECK(h.rec.messages[2].payload == "second");
+        for (const auto& m : h.rec.messages)
+            CHECK(m.packet_id == 5);
+        CHECK(h.rec.closed.empty());
+    }
+}
+
+TEST_CASE("QoS 2 receiver: the acknowledgement sequence goes on after the message expired "
+          "[MQTT-4.3.3-13]; after the PUBCOMP the identifier carries a new message, whatever its "
+          "DUP [MQTT-4.3.3-12]",
+          "[session]") {
+    harness h{v5};
+    h.connect();
+    ctmqtt::publish p;
+    p.topic = "a";
+    p.qos = qos::exactly_once;
+    p.packet_id = 7;
+    p.payload = as_bytes(std::string_view{"brief"});
+    p.properties.set<property_id::message_expiry_interval>(1u);
+    h.feed_packet(p);
+    REQUIRE(h.rec.messages.size() == 1);
+    CHECK(h.one().as<pubrec>(v5).packet_id == 7);
+
+    // long past its expiry, across a resumed session: the server's resend gets
+    // PUBREC and is not delivered again, its PUBREL gets PUBCOMP Success
+    h.now += 30s;
+    h.s.on_timer(h.now);
+    h.out(); // PINGREQ, if any
+    h.s.set_clean_start(false);
+    h.now += 1h;
+    h.reconnect(resumed());
+    p.dup = true;
+    h.feed_packet(p);
+    CHECK(h.rec.messages.size() == 1);
+    const auto& rec = h.one();
+    REQUIRE(rec.type == packet_type::pubrec);
+    CHECK(rec.as<pubrec>(v5).packet_id == 7);
+    CHECK(rec.as<pubrec>(v5).reason_code.value() == 0);
+    h.feed(ack_bytes<packet_type::pubrel>(7, 0, v5));
+    const auto comp = h.one().as<pubcomp>(v5);
+    CHECK(comp.packet_id == 7);
+    CHECK(comp.reason_code.value() == 0);
+
+    // after the PUBCOMP, even a PUBLISH with DUP 1 under that identifier is new
+    h.feed(publish_bytes("a", qos::exactly_once, 7, v5, true, "next"));
+    REQUIRE(h.rec.messages.size() == 2);
+    CHECK(h.rec.messages[1].payload == "next");
+    CHECK(h.one().type == packet_type::pubrec);
+    CHECK(h.rec.closed.size() == 1); // the connection lost, nothing else
+}
+
+TEST_CASE("PUBACKs and PUBRECs go in the order their PUBLISHes arrived, QoS 1 and 2 mixed, several "
+          "in one receive() [MQTT-4.6.0-2] [MQTT-4.6.0-3]",
+          "[session]") {
+    {
+        const auto v = GENERATE(v4, v5);
+        INFO(to_string(v));
+        harness h{v};
+        h.connect();
+        // (QoS, identifier) in arrival order: neither identifiers nor QoS in order
+        const std::vector<std::pair<ctmqtt::qos, std::uint16_t>> arriving = {
+            {qos::exactly_once, 40}, {qos::at_least_once, 3},     {qos::at_least_once, 65'535},
+            {qos::at_most_once, 0},  {qos::exactly_once, 1},      {qos::at_least_once, 40},
+            {qos::exactly_once, 2},  {qos::exactly_once, 65'534}, {qos::at_least_once, 1}};
+        std::vector<std::byte> bytes;
+        std::vector<std::string> expected;
+        for (const auto& [q, id] : arriving) {
+            const auto b = publish_bytes("t", q, id, v);
+            bytes.insert(bytes.end(), b.begin(), b.end());
+            if (q != qos::at_most_once)
+                expected.push_back((q == qos::at_least_once ? "PUBACK " : "PUBREC ") +
+                                   std::to_string(id));
+        }
+        const auto acknowledgements = [&] {
+            std::vector<std::string> seen;
+            for (const auto& p : h.out()) {
+                if (p.type == packet_type::puback)
+                    seen.push_back("PUBACK " + std::to_string(p.as<puback>(v).packet_id));
+                else if (p.type == packet_type::pubrec)
+                    seen.push_back("PUBREC " + std::to_string(p.as<pubrec>(v).packet_id));
+                else
+                    seen.push_back(p.text);
+            }
+            return seen;
+        };
+        SECTION("all in one receive()") {
+            h.feed(bytes);
+            CHECK(acknowledgements() == expected);
+        }
+        SECTION("in two receive() calls, split inside a packet") {
+            const auto half = static_cast<std::ptrdiff_t>(bytes.size() / 2 + 1);
+            h.feed(std::vector<std::byte>(bytes.begin(), bytes.begin() + half));
+            h.feed(std::vector<std::byte>(bytes.begin() + half, bytes.end()));
+            CHECK(acknowledgements() == expected);
+        }
+        CHECK(h.rec.messages.size() == arriving.size());
+        CHECK(h.rec.closed.empty());
+    }
+}
+
 // [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.6.2-2] [MQTT-3.6.2-3]
 // [MQTT-3.7.2-2] [MQTT-3.7.2-3]: never sent, so never above the server's Maximum Packet Size.
 TEST_CASE("the session's PUBACK, PUBREC, PUBREL and PUBCOMP carry no Reason String or User "
