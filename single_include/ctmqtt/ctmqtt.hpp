@@ -3990,7 +3990,8 @@ inline std::string to_string(const any_packet& p, protocol_version v) {
 // keep alive (PINGREQ when idle, closed after 1.5 × keep alive of silence);
 // Clean Start (the client's session state discarded at connect()); session
 // resumption (in-flight PUBLISHes resent with DUP up to the server's Receive
-// Maximum, PUBRELs resent, Message Expiry counted down); in-flight state
+// Maximum, PUBRELs resent, Message Expiry counted down but never applied to a
+// message already sent [MQTT-4.3.3-7]); in-flight state
 // exported and restored for a persistent store; DISCONNECT both ways; a
 // protocol violation by the server ends in DISCONNECT with the matching
 // reason code (MQTT 5) and an error for the handler; a 3.1/3.1.1 server's
@@ -4902,7 +4903,11 @@ private:
     // allocation is a pop from the free list and lookup an index.
     struct slot {
         slot_kind kind = slot_kind::free;
-        bool pending = false;            ///< to be resent once the server's Receive Maximum allows
+        bool pending = false; ///< to be resent once the server's Receive Maximum allows
+        /// Published again as a new message after the session was lost, and not
+        /// written since: this session's server has never had it, so Message
+        /// Expiry still applies (to nothing else [MQTT-4.3.3-7]).
+        bool unsent = false;
         std::uint32_t expiry_offset = 0; ///< where the Message Expiry Interval value is, 0 if none
         std::size_t filters = 0;         ///< SUBSCRIBE/UNSUBSCRIBE: topic filters sent
         byte_buffer packet;              ///< the encoded PUBLISH, kept for resending
@@ -4936,6 +4941,7 @@ private:
             --pending_resends_;
         }
         s.kind = slot_kind::free;
+        s.unsent = false;
         s.packet.clear();
         free_ids_.push_back(id);
         if (stored)
@@ -5300,9 +5306,10 @@ private:
         for (const auto id : resend_order()) {
             auto& s = slots_[id - 1u];
             if (is_publish(s.kind)) {
-                if (options_.republish_after_session_loss)
+                if (options_.republish_after_session_loss) {
                     s.packet[0] &= ~std::byte{0x08}; // a new message in the new session
-                else
+                    s.unsent = true;
+                } else
                     finish_publish(id, make_error_code(session_errc::session_expired));
             } else if (s.kind == slot_kind::awaiting_pubcomp) {
                 finish_publish(id, {});
@@ -5314,7 +5321,9 @@ private:
 
     // After CONNACK: resend what is in flight (MQTT 5 §4.4), in order, the
     // PUBLISHes only as far as the server's Receive Maximum allows
-    // [MQTT-3.3.4-7]; the rest go as acknowledgements come back.
+    // [MQTT-3.3.4-7]; the rest go as acknowledgements come back. Every PUBLISH
+    // already sent in this session goes, however old [MQTT-4.3.3-7]
+    // [MQTT-4.4.0-1]; only one published again as new may expire first.
     void resume(bool session_present, session_time now) {
         if (!session_present)
             drop_session_state();
@@ -5330,15 +5339,15 @@ private:
             case slot_kind::free: break;
             case slot_kind::awaiting_puback:
             case slot_kind::awaiting_pubrec:
-                if (expired(s, now)) {
+                if (count_down_expiry(s, now)) {
                     finish_publish(id, make_error_code(session_errc::message_expired));
                     break;
                 }
-                if (session_present)
+                if (session_present && !s.unsent)
                     s.packet[0] |= std::byte{0x08}; // DUP [MQTT-3.3.1-1]
                 if (pending_resends_ == 0 && quota > 0) {
                     --quota;
-                    write_bytes(s.packet, now);
+                    write_stored(s, now);
                 } else {
                     s.pending = true;
                     ++pending_resends_;
@@ -5372,10 +5381,10 @@ private:
                 continue; // finished while it waited
             s.pending = false;
             --pending_resends_;
-            if (expired(s, now))
+            if (count_down_expiry(s, now))
                 finish_publish(id, make_error_code(session_errc::message_expired));
             else
-                write_bytes(s.packet, now);
+                write_stored(s, now);
         }
         if (pending_resends_ == 0) {
             resend_queue_.clear();
@@ -5383,9 +5392,22 @@ private:
         }
     }
 
-    // Counts the Message Expiry Interval down by the time in flight; false
-    // when it ran out (MQTT 5 §3.3.2.3.3).
-    bool expired(slot& s, session_time now) {
+    // A stored PUBLISH goes (again): from now on this session's server may have it.
+    void write_stored(slot& s, session_time now) {
+        write_bytes(s.packet, now);
+        s.unsent = false;
+    }
+
+    // Counts the stored PUBLISH's Message Expiry Interval down by the whole
+    // seconds since it was last counted, so the server sees the lifetime left
+    // (as a server forwards it, [MQTT-3.3.2-6]); true when it ran out on a
+    // message this session's server never had (`unsent`): that one is not
+    // sent. A message already sent is resent however long it waited: the
+    // client must not apply Message Expiry to it [MQTT-4.3.3-7] but resend it
+    // [MQTT-4.4.0-1], so its interval stops at 1 second. Not 0: the
+    // specification gives 0 no meaning of its own, and a server may take it
+    // for "never expires" (mosquitto stores 0 as no expiry time).
+    bool count_down_expiry(slot& s, session_time now) {
         if (s.expiry_offset == 0)
             return false;
         if (s.sent_at == session_time::min()) { // restored: the time away is unknown
@@ -5397,11 +5419,17 @@ private:
         std::uint32_t remaining = 0;
         (void)wire::u32::read(r, remaining);
         const auto elapsed =
-            std::chrono::duration_cast<std::chrono::seconds>(now - s.sent_at).count();
-        if (elapsed >= static_cast<long long>(remaining))
+            std::max(std::chrono::duration_cast<std::chrono::seconds>(now - s.sent_at),
+                     std::chrono::seconds{0});
+        if (elapsed.count() < static_cast<long long>(remaining)) {
+            (void)wire::u32::write(remaining - static_cast<std::uint32_t>(elapsed.count()), at);
+            s.sent_at += elapsed; // the part of a second not counted yet counts next time
+            return false;
+        }
+        if (s.unsent)
             return true;
-        (void)wire::u32::write(
-            static_cast<std::uint32_t>(remaining - static_cast<std::uint32_t>(elapsed)), at);
+        if (remaining != 0) // a 0 the publisher gave goes as it went the first time
+            (void)wire::u32::write(std::uint32_t{1}, at);
         s.sent_at = now;
         return false;
     }
