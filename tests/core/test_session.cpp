@@ -341,6 +341,55 @@ TEST_CASE("CONNECT carries Receive Maximum, Maximum Packet Size and Topic Alias 
     }
 }
 
+TEST_CASE("set_client_id changes the Client Identifier of the next CONNECT, as set_clean_start "
+          "its flag: a reconnect with the Assigned Client Identifier resumes the session",
+          "[session]") {
+    // the CONNECT a session with these settings must write, encoded on its own
+    const auto expected = [](protocol_version v, std::string_view id, bool clean_start) {
+        ctmqtt::connect c;
+        c.version = v;
+        c.client_id = id;
+        c.keep_alive = 60;
+        c.clean_start = clean_start;
+        return bytes_of(c, v);
+    };
+    SECTION("MQTT 5: an empty identifier, then the one the server assigned") {
+        auto o = options_for(v5);
+        o.connect.client_id = {};
+        harness h{o};
+        REQUIRE_FALSE(h.s.connect(h.now));
+        CHECK(h.one().bytes == expected(v5, "", true));
+        connack ack;
+        ack.properties.set<property_id::assigned_client_identifier>(std::string_view{"auto-42"});
+        h.feed_packet(ack);
+        REQUIRE(h.s.current_state() == session::state::connected);
+        const auto id = h.publish("t", qos::at_least_once, "kept");
+        h.out();
+
+        const std::string assigned = h.s.limits().assigned_client_id; // outlives the session
+        h.s.set_client_id(assigned);
+        h.s.set_clean_start(false);
+        h.s.connection_lost();
+        REQUIRE_FALSE(h.s.connect(h.now));
+        CHECK(h.one().bytes == expected(v5, "auto-42", false));
+        h.feed_packet(resumed());
+        const auto resent = h.one().as<ctmqtt::publish>(v5);
+        CHECK(resent.packet_id == id);
+        CHECK(resent.dup);
+        CHECK(h.rec.connacks.size() == 2);
+    }
+    SECTION("MQTT 3.1.1, changed while connected: the CONNECT already sent is not touched") {
+        harness h{v4};
+        REQUIRE_FALSE(h.s.connect(h.now));
+        h.s.set_client_id("other");
+        CHECK(h.one().bytes == expected(v4, "c1", true));
+        h.feed_packet(connack{});
+        h.s.connection_lost();
+        REQUIRE_FALSE(h.s.connect(h.now));
+        CHECK(h.one().bytes == expected(v4, "other", true));
+    }
+}
+
 TEST_CASE("CONNACK: every negotiated value is honoured", "[session]") {
     harness h{v5};
     connack ack;
