@@ -3,9 +3,11 @@
 // handlers, and what the programs need to know about its errors.
 #include "transport.hpp"
 
+#include <memory>
 #include <string>
 #include <utility>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_executor.hpp>
 
 #include <ctmqtt/transport/any.hpp>
@@ -29,6 +31,20 @@ transport::tls_options tls_options_of(const tls_settings& s) {
         o.alpn_protocols = {s.alpn};
     o.ciphers = s.ciphers;
     return o;
+}
+
+// The handler the transport gets: the erased one on the client's strand,
+// with Asio's default allocator (its per-thread recycling) rather than the
+// erased handler's. An any_completion_handler's allocator refers to the
+// handler object itself, which is gone once the handler has run; the
+// WebSocket transport keeps Beast's read, made with that allocator, pending
+// after the client's read completed (the clean close goes on in the
+// background, possibly past the client), and freed it through a dangling
+// pointer (found by AddressSanitizer).
+template <class Handler>
+auto on_strand(any_transport::executor_type ex, Handler handler) {
+    return boost::asio::bind_allocator(
+        std::allocator<void>(), boost::asio::bind_executor(std::move(ex), std::move(handler)));
 }
 
 } // namespace
@@ -61,16 +77,16 @@ void any_transport::configure(const broker_address& address, const transport_set
 }
 
 void any_transport::open(const broker_address& address, executor_type ex, open_handler handler) {
-    impl_->t.async_open(address, boost::asio::bind_executor(std::move(ex), std::move(handler)));
+    impl_->t.async_open(address, on_strand(std::move(ex), std::move(handler)));
 }
 
 void any_transport::read_some(boost::asio::mutable_buffer buffer, executor_type ex,
                               io_handler handler) {
-    impl_->t.async_read_some(buffer, boost::asio::bind_executor(std::move(ex), std::move(handler)));
+    impl_->t.async_read_some(buffer, on_strand(std::move(ex), std::move(handler)));
 }
 
 void any_transport::write(boost::asio::const_buffer buffer, executor_type ex, io_handler handler) {
-    impl_->t.async_write(buffer, boost::asio::bind_executor(std::move(ex), std::move(handler)));
+    impl_->t.async_write(buffer, on_strand(std::move(ex), std::move(handler)));
 }
 
 void any_transport::close() noexcept {
