@@ -1,11 +1,12 @@
 // any_transport: the transport policy of the programs' clients
 // (basic_client<tools::any_transport>): ctmqtt::transport::any behind a
 // wall of type erasure. Each operation's handler is wrapped in an
-// asio::any_completion_handler (which keeps its allocator and cancellation
-// slot) and handed to transport.cpp with its executor (the client's strand,
-// as an any_io_executor: the WebSocket transport keeps it as one, which an
-// any_completion_handler's own any_completion_executor cannot be), where
-// transport::any runs it.
+// asio::any_completion_handler (made with the handler's allocator, and
+// keeping its cancellation slot) and handed to transport.cpp with its
+// executor (the client's strand, as an any_io_executor: the WebSocket
+// transport keeps it as one, which an any_completion_handler's own
+// any_completion_executor cannot be), where transport::any runs it with
+// Asio's default allocator (transport.cpp says why).
 //
 // Why: basic_client<transport::any> instantiates TCP, TLS, WebSocket (Beast)
 // and Unix sockets with the client's own handler types in every program
