@@ -4491,6 +4491,12 @@ public:
     /// CONNECT: an owner that asked for a session the server keeps connects
     /// with clean start the first time and resumes with it off afterwards.
     void set_clean_start(bool on) noexcept { options_.connect.clean_start = on; }
+    /// Changes the Client Identifier of the next CONNECT: an owner whose
+    /// CONNECT had an empty one reconnects with the Assigned Client
+    /// Identifier (MQTT 5 §3.2.2.3.7), so the server resumes the session it
+    /// keeps under it. The view must outlive the session, as those in options
+    /// do: copy limits().assigned_client_id, which connect() clears.
+    void set_client_id(std::string_view id) noexcept { options_.connect.client_id = id; }
     const server_limits& limits() const noexcept { return limits_; }
     protocol_version version() const noexcept { return options_.version; }
 
