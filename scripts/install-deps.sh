@@ -11,7 +11,7 @@ packages=(
   g++ clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14 valgrind
   libboost1.81-dev libssl-dev catch2 libbenchmark-dev
   mosquitto mosquitto-clients libmosquitto-dev libpaho-mqtt-dev libpaho-mqttpp-dev
-  libsqlite3-dev
+  libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev
 )
 # Node.js and npm: this machine image ships its own (nodesource, which bundles
 # npm and conflicts with Debian's npm package); take Debian's only if absent.
