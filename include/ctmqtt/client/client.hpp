@@ -33,6 +33,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -139,13 +140,20 @@ private:
 
 } // namespace detail
 
-template <class Transport = transport::tcp, class Store = store::memory>
+/// Transport: how bytes reach the broker (transport/*.hpp). Store: where the
+/// session's state is kept (store/*.hpp). Timer: the Asio waitable timer of
+/// the connect timeout, the keep-alive and the reconnect delays; a timer on a
+/// clock of the test's own (asio::basic_waitable_timer<fake_clock, traits>)
+/// lets a test step through a reconnect schedule without waiting for it.
+template <class Transport = transport::tcp, class Store = store::memory,
+          class Timer = asio::steady_timer>
 class basic_client {
 public:
     using executor_type = asio::any_io_executor;
     using error_code = boost::system::error_code;
     using transport_type = Transport;
     using store_type = Store;
+    using timer_type = Timer;
 
     basic_client(executor_type ex, client_options opts, Store store = Store{})
         : options_(std::move(opts)), strand_(ex), io_executor_(strand_.executor()),
@@ -485,8 +493,8 @@ private:
 
     // Waits on one of the client's timers (not the keep-alive one: that one
     // runs for every connection and has memory of its own).
-    template <class F>
-    void wait(asio::steady_timer& timer, std::chrono::steady_clock::duration d, F f) {
+    template <class Duration, class F>
+    void wait(Timer& timer, Duration d, F f) {
         timer.expires_after(d);
         strand_.bind(guard(std::move(f)), [&timer](auto h) { timer.async_wait(std::move(h)); });
     }
@@ -926,7 +934,10 @@ private:
         auto deadline = session_->deadline();
         if (!deadline)
             return;
-        keep_alive_timer_.expires_at(*deadline);
+        if constexpr (std::is_same_v<typename Timer::clock_type, session_clock>)
+            keep_alive_timer_.expires_at(*deadline);
+        else // a timer on another clock: the same span from its own now
+            keep_alive_timer_.expires_after(*deadline - now());
         strand_.bind(with_memory(timer_memory_,
                                  [this](error_code ec) {
                                      if (ec)
@@ -1645,9 +1656,9 @@ private:
     detail::client_strand strand_;
     executor_type io_executor_; ///< the strand's: where handlers without an executor run
     Transport transport_;
-    asio::steady_timer connect_timer_; ///< connect timeout, then the DISCONNECT timeout
-    asio::steady_timer keep_alive_timer_;
-    asio::steady_timer reconnect_timer_;
+    Timer connect_timer_; ///< connect timeout, then the DISCONNECT timeout
+    Timer keep_alive_timer_;
+    Timer reconnect_timer_;
     Store store_;
     handler_bridge handler_;
     std::vector<string_pair> will_user_properties_;    ///< viewed by the session's CONNECT
