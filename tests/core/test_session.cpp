@@ -1109,6 +1109,43 @@ TEST_CASE("PUBACKs and PUBRECs go in the order their PUBLISHes arrived, QoS 1 an
     }
 }
 
+TEST_CASE("before any inbound QoS 2 message (the identifier table not allocated yet): a PUBREL "
+          "gets PUBCOMP, none is listed, a restored one keeps its resend from being delivered",
+          "[session]") {
+    for (auto v : {v4, v5}) {
+        INFO(to_string(v));
+        harness h{v};
+        h.connect();
+        h.feed(ack_bytes<packet_type::pubrel>(65'535, 0, v));
+        const auto comp = h.one().as<pubcomp>(v);
+        CHECK(comp.packet_id == 65'535);
+        CHECK(comp.reason_code.value() == (v == v5 ? 0x92 : 0));
+        std::vector<std::uint16_t> listed;
+        h.s.for_each_inbound_qos2([&](std::uint16_t id) { listed.push_back(id); });
+        CHECK(listed.empty());
+        h.s.connection_lost();
+        REQUIRE_FALSE(h.s.connect(h.now)); // Clean Start 1: nothing to drop
+        h.out();
+        CHECK(h.rec.store_log.empty());
+
+        auto o = options_for(v);
+        o.connect.clean_start = false;
+        harness restored{o};
+        restored.s.restore_inbound_qos2(65'535);
+        restored.s.restore_inbound_qos2(1);
+        restored.s.for_each_inbound_qos2([&](std::uint16_t id) { listed.push_back(id); });
+        CHECK(listed == std::vector<std::uint16_t>{1, 65'535});
+        restored.connect(resumed());
+        restored.feed(publish_bytes("a", qos::exactly_once, 65'535, v, true));
+        CHECK(restored.rec.messages.empty());
+        CHECK(restored.one().type == packet_type::pubrec);
+        restored.feed(ack_bytes<packet_type::pubrel>(65'535, 0, v));
+        CHECK(restored.one().as<pubcomp>(v).reason_code.value() == 0);
+        restored.feed(publish_bytes("a", qos::exactly_once, 65'535, v, false, "new"));
+        CHECK(restored.rec.messages.size() == 1);
+    }
+}
+
 // [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.6.2-2] [MQTT-3.6.2-3]
 // [MQTT-3.7.2-2] [MQTT-3.7.2-3]: never sent, so never above the server's Maximum Packet Size.
 TEST_CASE("the session's PUBACK, PUBREC, PUBREL and PUBCOMP carry no Reason String or User "
