@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -89,9 +90,14 @@ private:
     std::atomic<std::size_t> received_{0};
 };
 
-/// CPU time of the publishing thread over a run, and when it started.
+/// Allocations the calling thread has made so far, when the program
+/// includes alloc_counter.hpp (else always 0).
+inline std::uint64_t (*allocations_so_far)() = [] { return std::uint64_t{0}; };
+
+/// CPU time and allocations of the publishing thread over a run, and when it started.
 struct measured {
     double cpu_us = 0;
+    std::uint64_t allocations = 0;
     clock_type::time_point start;
 };
 
@@ -100,10 +106,13 @@ struct measured {
 using wait_for_subscriber = std::function<void(const std::function<void()>& pump)>;
 
 /// ctmqtt: `n` publishes of `proto`, at most `window` without completion,
-/// then `wait`. The client is connected; `io` runs it on this thread.
+/// then `wait`. The client is connected; `io` runs it on this thread. The
+/// first `warm_up` of the `n` are not measured (pools fill, buffers grow):
+/// the figures are the steady state's.
 template <class Client>
 measured publish_all(boost::asio::io_context& io, Client& c, const ctmqtt::message& proto,
-                     std::size_t n, std::size_t window, const wait_for_subscriber& wait) {
+                     std::size_t n, std::size_t window, std::size_t warm_up,
+                     const wait_for_subscriber& wait) {
     std::size_t sent = 0;
     std::size_t done = 0;
     std::function<void()> issue; // declared first: the handler below calls it
@@ -119,15 +128,19 @@ measured publish_all(boost::asio::io_context& io, Client& c, const ctmqtt::messa
             c.async_publish(proto, on_done);
         }
     };
+    issue();
+    while (done < warm_up)
+        if (io.run_one() == 0)
+            fail("ctmqtt: the io_context ran out of work with publishes outstanding");
     const auto start = clock_type::now();
     const double cpu0 = thread_cpu_us();
-    issue();
+    const auto alloc0 = allocations_so_far();
     while (done < n)
         if (io.run_one() == 0)
             fail("ctmqtt: the io_context ran out of work with publishes outstanding");
     // QoS 0 completes before the bytes are written: keep the loop running.
     wait([&] { io.run_one_for(std::chrono::microseconds(200)); });
-    return {thread_cpu_us() - cpu0, start};
+    return {thread_cpu_us() - cpu0, allocations_so_far() - alloc0, start};
 }
 
 /// libmosquitto: connects (CONNACK accepted) driving mosquitto_loop here.
@@ -144,15 +157,23 @@ inline void connect_mosquitto(mosquitto* mosq, const std::string& host, int port
 }
 
 /// libmosquitto: `n` publishes, at most `window` without their on_publish
-/// callback (which counts `acked`), then `wait`.
+/// callback (which counts `acked`), then `wait`; the first `warm_up` not measured.
 inline measured publish_all(mosquitto* mosq, const std::string& topic,
                             const std::vector<char>& payload, int qos, std::size_t n,
-                            std::size_t window, const std::size_t& acked,
+                            std::size_t window, std::size_t warm_up, const std::size_t& acked,
                             const wait_for_subscriber& wait) {
     std::size_t sent = 0;
-    const auto start = clock_type::now();
-    const double cpu0 = thread_cpu_us();
+    auto start = clock_type::now();
+    double cpu0 = thread_cpu_us();
+    auto alloc0 = allocations_so_far();
+    bool measuring = false;
     while (acked < n) {
+        if (!measuring && acked >= warm_up) {
+            measuring = true;
+            start = clock_type::now();
+            cpu0 = thread_cpu_us();
+            alloc0 = allocations_so_far();
+        }
         while (sent < n && sent - acked < window) {
             ++sent;
             const int rc =
@@ -167,7 +188,7 @@ inline measured publish_all(mosquitto* mosq, const std::string& topic,
             fail("mosquitto_loop: " + std::string(mosquitto_strerror(rc)));
     }
     wait([&] { mosquitto_loop(mosq, 1, 1); });
-    return {thread_cpu_us() - cpu0, start};
+    return {thread_cpu_us() - cpu0, allocations_so_far() - alloc0, start};
 }
 
 } // namespace ctmqtt_bench

@@ -62,47 +62,9 @@
 
 // ---------------------------------------------------------------- allocation counter
 
-namespace {
-thread_local std::uint64_t thread_allocations = 0;
-}
+#include "alloc_counter.hpp" // defines malloc & co. for this program
 
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-
-void* malloc(std::size_t n) noexcept {
-    ++thread_allocations;
-    return __libc_malloc(n);
-}
-void* calloc(std::size_t n, std::size_t s) noexcept {
-    ++thread_allocations;
-    return __libc_calloc(n, s);
-}
-void* realloc(void* p, std::size_t n) noexcept {
-    ++thread_allocations;
-    return __libc_realloc(p, n);
-}
-// Aligned allocations too: Asio takes its handler memory from aligned_alloc
-// when its per-thread cache is empty.
-void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
-    ++thread_allocations;
-    return __libc_memalign(alignment, n);
-}
-void* memalign(std::size_t alignment, std::size_t n) noexcept {
-    ++thread_allocations;
-    return __libc_memalign(alignment, n);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t n) noexcept {
-    ++thread_allocations;
-    void* p = __libc_memalign(alignment, n);
-    if (p == nullptr)
-        return ENOMEM;
-    *out = p;
-    return 0;
-}
-}
+using ctmqtt_bench::thread_allocations;
 
 namespace {
 

@@ -8,6 +8,7 @@
 // Run names: {ctmqtt,mosquitto}-{tcp,tls,ws,wss,unix}-qos{0,1}-{64,65536}
 // (libmosquitto has no WebSocket client). N = 20000 x S messages of 64 bytes,
 // 2000 x S of 64 KiB; at most 1000 (64 B) or 100 (64 KiB) publishes in flight.
+// 2 x that many go first, unmeasured: the figures are the steady state's.
 // Each run R times (default 3); the table gives the median.
 //
 // Per run, publishing side only (as benchmarks/e2e_bench.cpp measures; the
@@ -19,6 +20,8 @@
 //               RUSAGE_THREAD) over the same span, / N. Both clients do all
 //               their work on that thread: ctmqtt's io_context runs there,
 //               libmosquitto is driven with mosquitto_loop() there.
+//   allocs/msg  malloc & co. calls of the publishing thread over the same
+//               span, / N (alloc_counter.hpp; OpenSSL's count too).
 // The subscriber is libmosquitto over plain TCP on its own thread
 // (mosquitto_loop_start) for every run, so it is the same for all.
 // TLS: TLS 1.3 (both sides' default), certificates made at start with the
@@ -45,6 +48,7 @@
 #include <ctmqtt/transport/websocket.hpp>
 #include <ctmqtt/transport/websocket_tls.hpp>
 
+#include "alloc_counter.hpp"
 #include "bench_support.hpp"
 #include "support/mosquitto_broker.hpp"
 #include "transport/certificates.hpp"
@@ -78,6 +82,8 @@ struct run_spec {
                std::to_string(payload);
     }
     std::size_t window() const { return payload > 1024 ? 100 : 1000; }
+    /// Publishes before the measured ones: pools and buffers reach their size.
+    std::size_t warm_up() const { return 2 * window(); }
 };
 
 std::vector<run_spec> all_runs() {
@@ -152,7 +158,7 @@ measured publish_ctmqtt(const endpoints& where, const run_spec& run, const std::
     proto.topic = topic;
     proto.payload.assign(run.payload, std::byte{'x'});
     proto.qos = static_cast<ctmqtt::qos>(run.qos);
-    const auto m = publish_all(io, c, proto, n, run.window(), wait);
+    const auto m = publish_all(io, c, proto, n + run.warm_up(), run.window(), run.warm_up(), wait);
     bool disconnected = false;
     c.async_disconnect([&](std::error_code) { disconnected = true; });
     while (!disconnected && io.run_one() != 0) {
@@ -187,7 +193,8 @@ measured publish_mosquitto(const endpoints& where, const run_spec& run, const st
     connect_mosquitto(mosq, where.host(run.transport), where.port(run.transport), st.connected,
                       st.rc);
     const std::vector<char> payload(run.payload, 'x');
-    const auto m = publish_all(mosq, topic, payload, run.qos, n, run.window(), st.acked, wait);
+    const auto m = publish_all(mosq, topic, payload, run.qos, n + run.warm_up(), run.window(),
+                               run.warm_up(), st.acked, wait);
     mosquitto_disconnect(mosq);
     mosquitto_loop(mosq, 100, 1);
     mosquitto_destroy(mosq);
@@ -257,6 +264,7 @@ int main(int argc, char** argv) {
     if (runs.empty())
         usage();
 
+    allocations_so_far = [] { return thread_allocations; };
     mosquitto_lib_init();
     const auto& certs = ctmqtt_test::test_certificates::get();
     ctmqtt_test::mosquitto_broker::options o;
@@ -275,33 +283,35 @@ int main(int argc, char** argv) {
     ctmqtt_test::mosquitto_broker broker(std::move(o));
     const endpoints where{&broker, certs.path("ca.crt")};
 
-    std::printf("%-34s %8s %10s %9s %11s %9s\n", "run", "n", "msg/s", "MB/s", "cpu_us/msg",
-                "received");
+    std::printf("%-34s %8s %10s %9s %11s %11s %9s\n", "run", "n", "msg/s", "MB/s", "cpu_us/msg",
+                "allocs/msg", "received");
     std::fflush(stdout);
     int index = 0;
     for (const auto& run : runs) {
         const auto n = static_cast<std::size_t>(
             static_cast<double>(run.payload > 1024 ? 2000 : 20000) * scale);
-        std::vector<double> rates, cpus;
+        std::vector<double> rates, cpus, allocs;
         std::size_t received = 0;
         for (int r = 0; r < reps; ++r) {
             const std::string topic = "bench/" + std::to_string(index++) + "/" + run.name();
             subscriber sub("127.0.0.1", broker.port(), topic, run.qos);
             clock_type::time_point end;
             const auto m = publish(where, run, topic, n, [&](const std::function<void()>& pump) {
-                received = sub.wait_for(n, std::chrono::seconds(120), pump);
+                received = sub.wait_for(n + run.warm_up(), std::chrono::seconds(120), pump);
                 end = clock_type::now();
             });
-            if (received != n)
+            if (received != n + run.warm_up())
                 fail(run.name() + ": the subscriber got " + std::to_string(received) + " of " +
-                     std::to_string(n));
+                     std::to_string(n + run.warm_up()));
             rates.push_back(static_cast<double>(n) /
                             std::chrono::duration<double>(end - m.start).count());
             cpus.push_back(m.cpu_us / static_cast<double>(n));
+            allocs.push_back(static_cast<double>(m.allocations) / static_cast<double>(n));
         }
         const double rate = median(rates);
-        std::printf("%-34s %8zu %10.0f %9.1f %11.2f %9zu\n", run.name().c_str(), n, rate,
-                    rate * static_cast<double>(run.payload) / 1e6, median(cpus), received);
+        std::printf("%-34s %8zu %10.0f %9.1f %11.2f %11.2f %9zu\n", run.name().c_str(), n, rate,
+                    rate * static_cast<double>(run.payload) / 1e6, median(cpus), median(allocs),
+                    received);
         std::fflush(stdout);
     }
     mosquitto_lib_cleanup();

@@ -1078,3 +1078,60 @@ TEST_CASE("fake broker: a broker that never sends CONNACK: each attempt times ou
     CHECK(f.states.back().what == kind::gave_up);
     CHECK(f.states.back().error == make_error_code(client_errc::disconnected));
 }
+
+TEST_CASE("fake broker: QoS 0 publishes past write_high_water complete only once written; a "
+          "broker that stops reading holds them back, and the lost connection fails them",
+          "[fake_broker][backpressure]") {
+    fake_broker b;
+    // The broker takes CONNECT, answers, then reads nothing more for 1.5 s
+    // (the socket buffers fill up), then closes the connection.
+    b.script({expect(packet_type::connect), send(accepted_connack()), delay(1500ms),
+              close_connection()});
+    fixture f(b, protocol_version::v5, {}, 2s,
+              [](client_options& o) { o.write_high_water = 256 * 1024; });
+    REQUIRE(f.connect() == std::error_code{});
+
+    const std::string payload(64 * 1024, 'x');
+    constexpr int total = 400; // 26 MB: far more than the loopback socket buffers hold
+    int succeeded = 0, failed = 0;
+    std::error_code failure;
+    for (int i = 0; i < total; ++i)
+        f.mqtt->async_publish("bulk", payload, qos::at_most_once, false, [&](std::error_code ec) {
+            if (ec) {
+                ++failed;
+                failure = ec;
+            } else {
+                ++succeeded;
+            }
+        });
+    f.run_for(500ms);
+    INFO("completed before the broker closed: " << succeeded);
+    // Some were written into the socket buffers, the rest wait for the broker.
+    CHECK(succeeded > 0);
+    CHECK(succeeded < total);
+    CHECK(failed == 0);
+    // The broker closes without having read them: those still waiting fail, none is
+    // reported written that was not.
+    REQUIRE(f.run_until([&] { return succeeded + failed == total; }, 5s));
+    CHECK(failed > 0);
+    CHECK(failure);
+    INFO(failure.message());
+}
+
+TEST_CASE("fake broker: with write_high_water 0 a QoS 0 publish completes after its write",
+          "[fake_broker][backpressure]") {
+    fake_broker b;
+    b.script({expect(packet_type::connect), send(accepted_connack()), expect(packet_type::publish),
+              expect(packet_type::disconnect), wait_closed()});
+    fixture f(b, protocol_version::v3_1_1, {}, 2s,
+              [](client_options& o) { o.write_high_water = 0; });
+    REQUIRE(f.connect() == std::error_code{});
+    std::optional<std::error_code> result;
+    f.mqtt->async_publish("t", "hello", qos::at_most_once, false,
+                          [&](std::error_code ec) { result = ec; });
+    REQUIRE(f.run_until([&] { return result.has_value(); }));
+    CHECK(*result == std::error_code{});
+    disconnect_and_check(f, b);
+    CHECK(b.received_types(1) ==
+          std::vector{packet_type::connect, packet_type::publish, packet_type::disconnect});
+}

@@ -2,7 +2,7 @@
 // transport::unix_socket through basic_client against mosquitto: every
 // transport publishes and receives at QoS 0, 1 and 2; every transport
 // reconnects after the broker is killed and started again; a broker list
-// mixing transports fails over between them.
+// mixing transports fails over between them; url_client made from URLs.
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <ctmqtt/client/client.hpp>
+#include <ctmqtt/client/url_client.hpp>
 #include <ctmqtt/transport/any.hpp>
 #include <ctmqtt/transport/unix_socket.hpp>
 
@@ -18,7 +19,7 @@
 
 using namespace ctmqtt;
 using namespace ctmqtt_test;
-using url_client = basic_client<transport::any>;
+using any_client = basic_client<transport::any>;
 
 namespace {
 
@@ -53,13 +54,13 @@ transport::tls_options test_tls(bool client_certificate) {
 }
 
 // A client for `u`, configured from its URL alone (and the test CA).
-std::unique_ptr<url_client> client_for(boost::asio::io_context& io, const url_case& u,
+std::unique_ptr<any_client> client_for(boost::asio::io_context& io, const url_case& u,
                                        client_options o) {
     auto parsed = transport::parse_url(u.url);
     INFO(u.url << ": " << parsed.error().message());
     REQUIRE(parsed);
     parsed->apply_to(o);
-    auto c = std::make_unique<url_client>(io.get_executor(), o);
+    auto c = std::make_unique<any_client>(io.get_executor(), o);
     c->transport().add(*parsed);
     c->transport().set_tls_options(test_tls(u.client_certificate));
     return c;
@@ -89,7 +90,7 @@ TEST_CASE("any: every transport reconnects after the broker is killed and starte
     mosquitto_broker broker(transport_broker_options());
     boost::asio::io_context io;
     const auto cases = every_transport(broker);
-    std::vector<std::unique_ptr<url_client>> clients;
+    std::vector<std::unique_ptr<any_client>> clients;
     std::vector<int> connections(cases.size(), 0);
     for (std::size_t i = 0; i < cases.size(); ++i) {
         client_options o;
@@ -144,7 +145,7 @@ TEST_CASE("any: a broker list mixing transports fails over from one to the next"
     REQUIRE(alive);
     dead->apply_to(o);
     alive->apply_to(o);
-    url_client listed(io.get_executor(), o);
+    any_client listed(io.get_executor(), o);
     listed.transport().add(*dead);
     listed.transport().add(*alive);
     listed.transport().set_tls_options(test_tls(false));
@@ -166,7 +167,7 @@ TEST_CASE("any: a broker list mixing transports fails over from one to the next"
 TEST_CASE("any: without URLs it is plain TCP", "[transport][any]") {
     mosquitto_broker broker;
     boost::asio::io_context io;
-    url_client c(io.get_executor(), one_attempt(broker.host(), broker.port(), "plain"));
+    any_client c(io.get_executor(), one_attempt(broker.host(), broker.port(), "plain"));
     REQUIRE_FALSE(connect_and_wait(io, c));
     CHECK(c.transport().scheme() == transport::url_scheme::mqtt);
     CHECK(c.transport().tcp_transport() != nullptr);
@@ -200,5 +201,81 @@ TEST_CASE("unix_socket: every QoS both ways; a missing or too long path is an er
         basic_client<transport::unix_socket> c(io.get_executor(), one_attempt("", 0, "empty"));
         const auto ec = connect_and_wait(io, c);
         CHECK(ec == transport::url_errc::missing_socket_path);
+    }
+}
+
+TEST_CASE("url_client: made from a URL or a failover list, the URL's credentials and transport",
+          "[transport][any][url_client]") {
+    mosquitto_broker broker(transport_broker_options());
+    boost::asio::io_context io;
+
+    SECTION("one URL per transport") {
+        for (const auto& u : every_transport(broker)) {
+            INFO(u.url);
+            client_options o;
+            o.client_id = "url-client-" + u.name;
+            o.reconnect_delays.clear();
+            url_client c(io.get_executor(), u.url, o);
+            c.set_tls_options(test_tls(u.client_certificate));
+            REQUIRE(c.urls().size() == 1);
+            REQUIRE_FALSE(connect_and_wait(io, c));
+            exchange_every_qos(io, c, "url-client/" + u.name, {64});
+            disconnect_and_wait(io, c);
+        }
+    }
+
+    SECTION("a failover list: a dead URL first, then a WebSocket one") {
+        const auto dead =
+            "mqtt://127.0.0.1:" + std::to_string(ctmqtt_test::detail::pick_free_port("127.0.0.1"));
+        client_options o;
+        o.client_id = "url-client-failover";
+        o.reconnect_delays = {std::chrono::milliseconds(20)};
+        url_client c(io.get_executor(),
+                     std::vector<std::string>{dead, broker.listener_url(ws_listener)}, o);
+        REQUIRE(c.urls().size() == 2);
+        REQUIRE_FALSE(connect_and_wait(io, c));
+        CHECK(c.transport().scheme() == transport::url_scheme::ws);
+        disconnect_and_wait(io, c);
+    }
+
+    SECTION("the URL's user name and password are the ones sent") {
+        client_options o;
+        o.client_id = "url-client-credentials";
+        o.user_name = "options-user";
+        o.password = "options-password";
+        o.reconnect_delays.clear();
+        url_client c(io.get_executor(),
+                     "mqtt://alice:s3cret@127.0.0.1:" + std::to_string(broker.port()), o);
+        REQUIRE_FALSE(connect_and_wait(io, c));
+        disconnect_and_wait(io, c);
+        // mosquitto logs the CONNECT's user name: "... as url-client-credentials (..., u'alice')"
+        CHECK_THAT(broker.log(),
+                   Catch::Contains("url-client-credentials") && Catch::Contains("u'alice'"));
+        CHECK_THAT(broker.log(), !Catch::Contains("options-user"));
+        CHECK(c.urls().front().user_name == "alice");
+        CHECK(c.urls().front().to_string().find("s3cret") == std::string::npos);
+    }
+
+    SECTION("a URL that cannot be used throws, quoting the bad part") {
+        auto refused = [&](const std::string& url) {
+            try {
+                url_client c(io.get_executor(), url);
+            } catch (const std::system_error& e) {
+                return std::string{e.what()};
+            }
+            return std::string{"accepted"};
+        };
+        CHECK_THAT(refused("http://broker"),
+                   Catch::Contains("unknown URL scheme") && Catch::Contains("http"));
+        CHECK_THAT(refused("mqtt://broker:99999"),
+                   Catch::Contains("bad port") && Catch::Contains("99999"));
+        CHECK_THAT(refused("unix:"), Catch::Contains("no socket path"));
+        CHECK_THAT(refused(""), Catch::Contains("empty"));
+        try {
+            url_client c(io.get_executor(), std::vector<std::string>{}, client_options{});
+            FAIL("an empty URL list was accepted");
+        } catch (const std::system_error& e) {
+            CHECK_THAT(e.what(), Catch::Contains("no broker URL"));
+        }
     }
 }

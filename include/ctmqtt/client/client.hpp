@@ -918,6 +918,7 @@ private:
         // Everything pending goes in one write (batching).
         session_->take_output(write_buffer_);
         writing_ = true;
+        waiters_in_write_ = write_waiters_.size(); // their bytes are all in this write
         strand_.bind(
             with_memory(write_memory_,
                         [this](error_code ec, std::size_t) {
@@ -925,6 +926,10 @@ private:
                             if (ec)
                                 return connection_broken(ec);
                             recent_ = now();
+                            for (; waiters_in_write_ != 0; --waiters_in_write_) {
+                                complete_later(std::move(write_waiters_.front().done), {});
+                                write_waiters_.drop_front();
+                            }
                             flush();
                         }),
             [this](auto h) { transport_.async_write(asio::buffer(write_buffer_), std::move(h)); });
@@ -948,6 +953,11 @@ private:
                                      arm_keep_alive();
                                  }),
                      [this](auto h) { keep_alive_timer_.async_wait(std::move(h)); });
+    }
+
+    // Bytes handed to the connection and not yet written.
+    std::size_t unwritten_bytes() const noexcept {
+        return session_->output().size() + (writing_ ? write_buffer_.size() : 0);
     }
 
     void connection_broken(std::error_code ec) {
@@ -977,6 +987,11 @@ private:
         closed_while_connected_ = was_up;
         if (was_up && !disconnect_waiter_)
             notify(connection_state::kind::lost, last_error_);
+        // QoS 0 publishes waiting for their write: it will not happen.
+        waiters_in_write_ = 0;
+        for (; !write_waiters_.empty(); write_waiters_.drop_front())
+            complete_later(std::move(write_waiters_.front().done),
+                           last_error_ ? last_error_ : make_error_code(client_errc::disconnected));
         if (auth_waiter_)
             std::exchange(auth_waiter_, {}).complete(io_executor_, last_error_);
         // UNSUBACKs will not come: whether the broker acted is unknown, so the
@@ -1073,6 +1088,9 @@ private:
         fail_connect_waiters(ec);
         for (auto& e : in_flight_)
             e.done.complete(io_executor_, ec);
+        waiters_in_write_ = 0;
+        for (; !write_waiters_.empty(); write_waiters_.drop_front())
+            write_waiters_.front().done.complete(io_executor_, ec);
         while (!queue_.empty())
             finish_publish(queue_.pop_front(), ec);
         queued_messages_ = 0;
@@ -1341,7 +1359,10 @@ private:
             return true;
         }
         if (*id == 0) {
-            complete_later(std::move(done), {}); // QoS 0: handed over
+            if (unwritten_bytes() < options_.write_high_water)
+                complete_later(std::move(done), {}); // QoS 0: handed over
+            else // too much waits for the connection: done once written (backpressure)
+                write_waiters_.push_back_slot().done = std::move(done);
         } else {
             if (in_flight_.size() < *id)
                 in_flight_.resize(*id);
@@ -1716,6 +1737,9 @@ private:
     detail::completion<> disconnect_waiter_;
     detail::completion<> auth_waiter_;
     detail::ring<ready_completion> ready_;
+    /// QoS 0 publishes past write_high_water, done when their bytes are written.
+    detail::ring<ready_completion> write_waiters_;
+    std::size_t waiters_in_write_ = 0; ///< the first of write_waiters_, in the write under way
     bool ready_posted_ = false;
 
     detail::spin_lock pool_lock_; ///< guards the publish pool and the intake

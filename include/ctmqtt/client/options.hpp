@@ -140,8 +140,9 @@ inline std::error_code make_error_code(client_errc e) noexcept {
     return {static_cast<int>(e), client_category()};
 }
 
-/// Where a broker is (the next issue adds URLs, TLS, WebSocket paths and
-/// Unix socket paths).
+/// Where a broker is: a host (or, for transport::unix_socket, the socket's
+/// path) and a port. Broker URLs (transport/url.hpp) say which transport
+/// and, for WebSocket, which path.
 struct broker_address {
     std::string host = "127.0.0.1";
     std::uint16_t port = 1883;
@@ -290,6 +291,13 @@ struct client_options {
     /// Received messages no subscription callback took wait for async_receive; at this many
     /// the client stops reading from the broker until some are taken (nothing is dropped).
     std::size_t inbox_limit = 10'000;
+    /// Backpressure for QoS 0: a QoS 0 publish completes as soon as the
+    /// session has taken it while fewer than this many bytes wait to be
+    /// written; beyond that it completes once its bytes are written, so a
+    /// publisher that starts the next publish from the completion cannot
+    /// outrun the connection and grow the buffer without bound. 0: every
+    /// QoS 0 publish waits for its write.
+    std::size_t write_high_water = 1u << 20;
     /// Bytes read from the connection at a time. Packets larger than this are
     /// put together by the session; a smaller buffer saves memory per idle
     /// client (thousands of connections), a larger one reads bursts in fewer calls.

@@ -531,6 +531,7 @@ struct tls_connection {
     boost::asio::ip::tcp::resolver resolver;
     ssl::stream<boost::asio::ip::tcp::socket> stream;
     tls_session_state state;
+    ctmqtt::detail::completion<> opener; ///< the caller's async_open
     bool closed = false;
 };
 
@@ -603,10 +604,11 @@ public:
         if (!context)
             return detail::post_failure(executor_, std::forward<Handler>(handler), context.error());
         connection_ = std::make_shared<detail::tls_connection>(executor_, std::move(*context));
-        boost::asio::async_compose<std::decay_t<Handler>, void(boost::system::error_code)>(
+        auto h = detail::erase_open_handler(connection_, executor_, std::forward<Handler>(handler));
+        boost::asio::async_compose<decltype(h), void(boost::system::error_code)>(
             detail::tls_open_op{connection_, address.host, address.port,
                                 detail::tls_session_params::from(contexts_.options())},
-            handler, connection_->stream.next_layer());
+            h, connection_->stream.next_layer());
     }
 
     template <class MutableBuffer, class Handler>

@@ -43,6 +43,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -143,7 +144,8 @@ struct websocket_connection {
     // told its read is over, and must not write into the client's memory.
     std::vector<unsigned char> buffer;
     boost::asio::mutable_buffer destination;
-    ctmqtt::detail::completion<std::size_t> reader; ///< the client's pending read
+    reusable_handler<std::size_t> reader; ///< the client's pending read
+    ctmqtt::detail::completion<> opener;  ///< the client's async_open
 
     bool closed = false;   ///< close() was called
     bool upgraded = false; ///< the WebSocket handshake succeeded
@@ -272,7 +274,7 @@ struct websocket_read_done {
             return; // closed meanwhile: the client was told already
         if (n > 0)
             std::memcpy(c->destination.data(), c->buffer.data(), n);
-        c->reader.invoke(ec, n);
+        c->reader.call(ec, n);
     }
 };
 
@@ -355,7 +357,7 @@ public:
         c->strand = boost::asio::get_associated_executor(handler, executor_);
         configure(c->ws);
         connection_ = c;
-        auto h = for_beast(std::forward<Handler>(handler));
+        auto h = erase_open_handler(c, executor_, std::forward<Handler>(handler));
         boost::asio::async_compose<decltype(h), void(boost::system::error_code)>(
             websocket_open_op<session_type>{
                 c, address.host, address.port,
@@ -373,13 +375,17 @@ public:
             c.buffer.resize(size);
         c.destination = boost::asio::mutable_buffer(buffer);
         auto ex = beast_executor(boost::asio::get_associated_executor(handler, executor_));
-        auto alloc = boost::asio::get_associated_allocator(handler);
-        c.reader = ctmqtt::detail::completion<std::size_t>(std::forward<Handler>(handler));
+        c.reader.store(std::forward<Handler>(handler));
+        // Beast's read takes its memory from Asio's per-thread recycling
+        // allocator, not from the handler's: close() answers the handler
+        // while Beast's read is still pending, and a handler's allocator may
+        // live only as long as the handler (an any_completion_handler's does).
         c.ws.async_read_some(
             boost::asio::buffer(c.buffer.data(), size),
             boost::asio::bind_executor(
                 ex, boost::asio::bind_allocator(
-                        alloc, websocket_read_done<session_type, connection_type>{connection_})));
+                        boost::asio::recycling_allocator<void>(),
+                        websocket_read_done<session_type, connection_type>{connection_})));
     }
 
     template <class ConstBuffers, class Handler>
@@ -400,8 +406,8 @@ public:
             return c->close_socket();
         // A clean close (RFC 6455 §7.1.2): the close frame, then the server's,
         // in the background. The client's read is over now.
-        c->reader.complete(c->fallback,
-                           boost::system::error_code{boost::asio::error::operation_aborted}, 0);
+        if (c->reader)
+            c->reader.post(c->fallback, boost::asio::error::operation_aborted, 0);
         c->destination = {};
         c->close_timer.expires_after(options_.close_timeout);
         c->close_timer.async_wait(
