@@ -294,7 +294,8 @@ public:
     ///
     /// Returns at once: an error for options that cannot work (a password
     /// without a username in 3.1.1, a half-defined will, a bad will QoS or
-    /// topic, TLS material OpenSSL cannot read), and nothing else. The
+    /// topic, TLS material OpenSSL cannot read, a Store that cannot restore
+    /// its session: device_rc -2), and nothing else. The
     /// options are those of the first connect(); a later call (after
     /// disconnect() or a final refusal) with other options is refused
     /// (device_errc::failure): make a new client for them.
@@ -555,7 +556,11 @@ private:
                 return t.error();
             tls = std::move(*t);
         }
-        client_.emplace(executor_, std::move(c), std::move(store_));
+        try {
+            client_.emplace(executor_, std::move(c), std::move(store_));
+        } catch (const std::system_error& e) { // a store that cannot be used
+            return e.code();
+        }
         auto& t = client_->transport();
         if constexpr (requires { t.add(url_); })
             t.add(url_);
