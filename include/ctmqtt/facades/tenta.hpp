@@ -550,8 +550,9 @@ struct options {
     std::optional<std::string> sensor_identifier;
     /// Subscribe to configurations/<sensor_identifier> (QoS 1).
     bool receive_configs = true;
-    /// Each valid configuration, on the network thread; never before the
-    /// constructor has returned.
+    /// Each valid configuration, on the network thread; one that arrives
+    /// during the constructor (a retained one) only once the constructor is
+    /// done.
     std::function<void(const configuration_message&)> on_configuration;
     /// Each invalid configuration (ignored and counted), with the payload.
     /// Unset: a warning line on std::clog.
