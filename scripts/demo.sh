@@ -13,7 +13,10 @@
 #   3. a will: a client connects with a will, is killed (SIGKILL), and the
 #      broker publishes its will;
 #   4. a short ctmqtt-bench run (publishers and a subscriber, QoS 1);
-#   5. the codec demo (every packet type encoded and decoded);
+#   5. the facades: a Tenta sensor (measurements, logs, the acknowledgment of
+#      a retained configuration) and an sgframework climate resource with an
+#      app commanding it, each with a subscriber showing what crosses the wire;
+#   6. the codec demo (every packet type encoded and decoded);
 # then stops the broker.
 #
 # Environment: CTMQTT_JOBS (parallel build jobs, default 2),
@@ -26,7 +29,7 @@ build=${CTMQTT_DEMO_BUILD:-build-demo}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTMQTT_BUILD_TESTS=OFF \
     -DCTMQTT_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build "$build" --target ctmqtt-pub ctmqtt-sub ctmqtt-bench ctmqtt_demo \
-    -j "${CTMQTT_JOBS:-2}"
+    ctmqtt_tenta_sensor ctmqtt_sg_climate_resource ctmqtt_sg_climate_app -j "${CTMQTT_JOBS:-2}"
 
 pub="$build/tools/ctmqtt-pub"
 sub="$build/tools/ctmqtt-sub"
@@ -101,7 +104,39 @@ sleep 0.5
 "$bench" pub -p "$port" -c 4 -t 'bench/%i' -q 1 --count 2000 --quiet
 wait "$bench_sub"
 
-# ---------------------------------------------------------------- 5. the codec
+# ---------------------------------------------------------------- 5. the facades
+say "Tenta: a sensor publishes measurements and logs, and acknowledges its configuration"
+echo "(a subscriber on measurements/#, logs/#, acknowledgments/# and configurations/# shows the wire)"
+"$sub" -p "$port" -t 'measurements/#' -t 'logs/#' -t 'acknowledgments/#' -t 'configurations/#' \
+    -F '[wire] %t retain=%r %p' &
+wire=$!
+pids+=("$wire")
+sleep 0.3
+# The Tenta server's part: a retained configuration for the sensor (revision 7).
+"$pub" -p "$port" -t configurations/demo-sensor -q 1 -r \
+    -m '{"revision": 7, "configuration": {"interval": 60, "unit": "celsius"}}'
+"$build/examples/ctmqtt_tenta_sensor" --port "$port" --sensor demo-sensor --rounds 2 \
+    --interval-ms 300 | sed 's/^/[sensor] /'
+sleep 0.3
+kill "$wire" 2>/dev/null || true
+wait "$wire" 2>/dev/null || true
+
+say "sgframework: a climate resource and an app that commands it (MQTT 3.1)"
+echo "(a subscriber on +/# shows the wire: presence, availability, defaults, commands, data)"
+"$sub" -p "$port" -V 31 -t '+/#' -F '[wire] %t %p' &
+wire=$!
+pids+=("$wire")
+sleep 0.3
+"$build/examples/ctmqtt_sg_climate_resource" 127.0.0.1 "$port" 6 | sed 's/^/[resource] /' &
+resource=$!
+sleep 0.5
+"$build/examples/ctmqtt_sg_climate_app" 127.0.0.1 "$port" 4 | sed 's/^/[app] /'
+wait "$resource" || true
+sleep 0.3
+kill "$wire" 2>/dev/null || true
+wait "$wire" 2>/dev/null || true
+
+# ---------------------------------------------------------------- 6. the codec
 say "the codec: one packet of every type in every protocol version"
 "$build/examples/ctmqtt_demo" | head -40
 echo "... (run $build/examples/ctmqtt_demo for all of it)"
