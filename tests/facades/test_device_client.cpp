@@ -779,3 +779,37 @@ TEST_CASE("device: CONNACK 3 (server unavailable) is retried, 4 (bad user name o
     CHECK_FALSE(c.clean_start); // the DL-7450's clean_session 0
     CHECK(c.keep_alive == 0);   // no keep alive unless asked
 }
+
+TEST_CASE("device: after a loss and disconnect(), connect() again reports its failed attempts",
+          "[device]") {
+    mosquitto_broker broker;
+    fake_clock::set(0ms);
+    boost::asio::io_context io;
+    fake_clock_device d(io.get_executor(), url_of(broker), "dev-again");
+    std::vector<connect_call> calls;
+    REQUIRE_FALSE(d.connect(record_into(calls)));
+    REQUIRE(wait_for_calls(io, calls, 1));
+    REQUIRE(calls[0].rc == 0);
+    broker.kill();
+    REQUIRE(wait_for_calls(io, calls, 2));
+    CHECK(calls[1].flags.lost);
+    bool closed = false;
+    d.disconnect([&](std::error_code) { closed = true; }); // while the reconnect waits
+    REQUIRE(run_until(io, [&] { return closed; }));
+    run_for(io, 20ms);
+    CHECK(calls.size() == 2);
+    REQUIRE_FALSE(d.connect(record_into(calls)));
+    REQUIRE(wait_for_calls(io, calls, 3));
+    INFO(show(calls));
+    CHECK(calls[2].rc == -1);
+    CHECK_FALSE(calls[2].flags.lost);
+    CHECK(calls[2].flags.error == std::errc::connection_refused);
+    // (The client's backoff goes on from where the loss left it: 2 s.)
+    const auto next = calls[2].flags.retry_in;
+    CHECK(next > 0ms);
+    broker.start();
+    step_clock(io, calls, 500ms, next, {next});
+    REQUIRE(calls.size() == 4);
+    CHECK(calls[3].rc == 0);
+    CHECK(calls[3].at == next);
+}

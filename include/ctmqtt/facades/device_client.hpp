@@ -746,8 +746,8 @@ private:
             rc = attempt_rc(s.error);
             break;
         case connection_state::kind::gave_up:
-            if (s.error == client_errc::disconnected || std::exchange(loss_reported_, false))
-                return; // disconnect() (the user knows), or a loss reported already
+            if (std::exchange(loss_reported_, false) || s.error == client_errc::disconnected)
+                return; // a loss reported already, or disconnect() (the user knows)
             f.gave_up = true;
             rc = attempt_rc(s.error);
             break;
