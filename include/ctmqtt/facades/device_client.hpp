@@ -19,10 +19,13 @@
 // on_connect / on_message / on_subscribe / on_publish callbacks, and the
 // device error codes (device_errc) with their descriptions.
 //
-// Callbacks run on the client's strand (the executor's thread). The default
-// Transport is transport::any (TCP, TLS, WebSocket, Unix sockets by URL);
-// a client of one transport (basic_device_client<transport::tcp>) compiles
-// less and accepts only its scheme.
+// Callbacks run on the client's strand (the executor's thread). The first
+// connect() makes the client underneath: after it returns, any thread may
+// publish and subscribe; before, use the device client from one thread.
+// The default Transport is transport::any (TCP, TLS, WebSocket, Unix
+// sockets by URL); a client of one transport
+// (basic_device_client<transport::tcp>) compiles less and accepts only its
+// scheme.
 #pragma once
 
 #include <atomic>
