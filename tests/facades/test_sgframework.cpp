@@ -149,59 +149,58 @@ bool eventually(Done done, std::chrono::milliseconds limit = 5s) {
     return true;
 }
 
-// What a facade logs, for the tests to read.
-struct log_capture {
-    mutable std::mutex mutex;
-    std::vector<std::pair<sg::log_level, std::string>> lines;
-
-    sg::log_sink sink() {
-        return [this](sg::log_level l, sv text) {
-            std::lock_guard lock(mutex);
-            lines.emplace_back(l, std::string{text});
-        };
+// A thread-safe list of what callbacks were given.
+template <class T>
+class recorded {
+public:
+    void add(T v) {
+        std::lock_guard lock(mutex_);
+        items_.push_back(std::move(v));
     }
-    std::size_t count(sg::log_level l, sv text) const {
-        std::lock_guard lock(mutex);
-        return static_cast<std::size_t>(std::count_if(
-            lines.begin(), lines.end(), [&](auto& e) { return e.first == l && e.second == text; }));
-    }
-    bool has(sg::log_level l, sv text) const { return count(l, text) > 0; }
-};
-
-// Collected (type, service, signal, payload) of a facade's callbacks.
-struct calls {
-    mutable std::mutex mutex;
-    std::vector<std::vector<std::string>> seen;
-    void add(sv type, sv service, sv signal, sv payload) {
-        std::lock_guard lock(mutex);
-        seen.push_back(
-            {std::string{type}, std::string{service}, std::string{signal}, std::string{payload}});
-    }
-    std::vector<std::vector<std::string>> all() const {
-        std::lock_guard lock(mutex);
-        return seen;
+    std::vector<T> all() const {
+        std::lock_guard lock(mutex_);
+        return items_;
     }
     std::size_t size() const {
-        std::lock_guard lock(mutex);
-        return seen.size();
+        std::lock_guard lock(mutex_);
+        return items_.size();
+    }
+    std::size_t count(const T& v) const {
+        std::lock_guard lock(mutex_);
+        return static_cast<std::size_t>(std::count(items_.begin(), items_.end(), v));
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<T> items_;
+};
+
+// What a facade logs.
+struct log_capture : recorded<std::pair<sg::log_level, std::string>> {
+    sg::log_sink sink() {
+        return [this](sg::log_level l, sv text) { add({l, std::string{text}}); };
+    }
+    std::size_t count(sg::log_level l, std::string text) const {
+        return recorded::count({l, std::move(text)});
     }
 };
 
-// A recorder of on_broker_connectionstatus_info.
-struct statuses {
-    mutable std::mutex mutex;
-    std::vector<bool> seen;
+// (type, service, signal, payload) of each callback.
+struct calls : recorded<std::vector<std::string>> {
+    void add(sv type, sv service, sv signal, sv payload) {
+        recorded::add(
+            {std::string{type}, std::string{service}, std::string{signal}, std::string{payload}});
+    }
+};
+
+// What on_broker_connectionstatus_info was given.
+struct statuses : recorded<bool> {
     template <class Node>
     void attach(Node& n) {
         n.on_broker_connectionstatus_info = [this, &n](Node& self, bool up) {
             CHECK(&self == &n);
-            std::lock_guard lock(mutex);
-            seen.push_back(up);
+            add(up);
         };
-    }
-    std::vector<bool> all() const {
-        std::lock_guard lock(mutex);
-        return seen;
     }
 };
 
@@ -770,11 +769,11 @@ TEST_CASE("sgframework: a throwing callback is logged and not echoed; unregister
                                          "(register_outgoing_data); '1' not sent") == 1);
     REQUIRE_FALSE(r.stop());
     CHECK(w.under("data/logres/nosuch").empty());
-    CHECK(logs.has(log_level::info, "connecting to host '" + broker.host() + "', port " +
-                                        std::to_string(broker.port()) +
-                                        " as 'logres' (MQTT 3.1.1, QoS 1, keepalive 10 s)"));
-    CHECK(logs.has(log_level::info, "disconnecting from host '" + broker.host() + "', port " +
-                                        std::to_string(broker.port())));
+    CHECK(logs.count(log_level::info, "connecting to host '" + broker.host() + "', port " +
+                                          std::to_string(broker.port()) +
+                                          " as 'logres' (MQTT 3.1.1, QoS 1, keepalive 10 s)") == 1);
+    CHECK(logs.count(log_level::info, "disconnecting from host '" + broker.host() + "', port " +
+                                          std::to_string(broker.port())) == 1);
 }
 
 TEST_CASE("sgframework: the default logger writes LEVEL:name:message to stderr, warnings and "

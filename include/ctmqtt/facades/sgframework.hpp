@@ -537,7 +537,7 @@ public:
                 subscribe(*c, s.topic);
         }
         receive_next(c.get(), alive);
-        c->async_connect([this, alive](boost::system::error_code) {
+        c->async_connect([](boost::system::error_code) {
             // Failures are reported (and logged) by on_state.
         });
         work_.emplace(io_.get_executor());
