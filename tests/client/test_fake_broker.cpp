@@ -1135,3 +1135,36 @@ TEST_CASE("fake broker: with write_high_water 0 a QoS 0 publish completes after 
     CHECK(b.received_types(1) ==
           std::vector{packet_type::connect, packet_type::publish, packet_type::disconnect});
 }
+
+TEST_CASE("fake broker: a connect of the user's after a disconnect while retrying starts the "
+          "reconnect schedule over",
+          "[fake_broker][reconnect]") {
+    const auto v = protocol_version::v5;
+    fake_broker b;
+    refuse(b, v, reason::server_unavailable, connect_return_code::server_unavailable);
+    refuse(b, v, reason::server_unavailable, connect_return_code::server_unavailable);
+    refuse(b, v, reason::server_unavailable, connect_return_code::server_unavailable);
+    b.script(accept_until_disconnect());
+    fixture f(b, v, {30ms, 2s});
+    std::optional<std::error_code> first;
+    f.mqtt->async_connect([&](std::error_code ec) { first = ec; });
+    // Two refusals: retrying in 30 ms, then in 2 s; the user gives up meanwhile.
+    REQUIRE(f.run_until([&] {
+        int retrying = 0;
+        for (const auto& s : f.states)
+            retrying += s.what == kind::retrying;
+        return retrying == 2;
+    }));
+    REQUIRE(f.disconnect());
+    REQUIRE(f.run_until([&] { return first.has_value(); }));
+    CHECK(*first == make_error_code(client_errc::disconnected));
+    f.states.clear();
+    // Connecting again: the third refusal waits the first delay again, not the 2 s.
+    const auto ec = f.connect();
+    INFO(b.report() << f.describe_states());
+    REQUIRE(ec);
+    CHECK(*ec == std::error_code{});
+    REQUIRE(f.first(kind::retrying) != nullptr);
+    CHECK(f.first(kind::retrying)->retry_in == 30ms);
+    disconnect_and_check(f, b);
+}

@@ -222,8 +222,13 @@ public:
                     wanted_ = true;
                     given_up_ = {};
                     if (session_->current_state() == session::state::disconnected && !connecting_ &&
-                        !reconnect_pending_)
+                        !reconnect_pending_) {
+                        // A connect of the user's (first, or after a disconnect or
+                        // giving up): the reconnect schedule starts over.
+                        attempt_ = 0;
+                        tried_in_round_ = 0;
                         start_connection();
+                    }
                 }));
             },
             token);
