@@ -4479,7 +4479,6 @@ public:
     // moved twice).
     session(const options& opts, session_handler& handler) : options_(opts), handler_(handler) {
         options_.connect.version = options_.version;
-        inbound_qos2_.assign(65'536 / 64, 0);
     }
 
     session(const session&) = delete;
@@ -4875,7 +4874,9 @@ public:
     /// Calls f(packet_id) for every inbound QoS 2 identifier awaiting PUBREL.
     template <class F>
     void for_each_inbound_qos2(F&& f) const {
-        for (std::size_t w = 0; w < inbound_qos2_.size(); ++w)
+        if (!inbound_qos2_)
+            return;
+        for (std::size_t w = 0; w < inbound_qos2_words; ++w)
             for (auto bits = inbound_qos2_[w]; bits != 0; bits &= bits - 1)
                 f(static_cast<std::uint16_t>(w * 64 +
                                              static_cast<std::size_t>(std::countr_zero(bits))));
@@ -4883,7 +4884,8 @@ public:
 
     /// Marks an inbound QoS 2 identifier as awaiting PUBREL (saved by
     /// for_each_inbound_qos2): a resend of that message is not delivered again.
-    void restore_inbound_qos2(std::uint16_t packet_id) noexcept {
+    /// The first one allocates the session's table of them (8 KiB).
+    void restore_inbound_qos2(std::uint16_t packet_id) {
         if (packet_id != 0)
             mark_inbound_qos2(packet_id, true);
     }
@@ -5307,7 +5309,8 @@ private:
     // inbound QoS 2 identifiers are cleared.
     void drop_session_state() {
         for_each_inbound_qos2([this](std::uint16_t id) { handler_.on_inbound_qos2(id, false); });
-        std::fill(inbound_qos2_.begin(), inbound_qos2_.end(), 0);
+        if (inbound_qos2_) // kept: a session that had one will have more
+            std::fill_n(inbound_qos2_.get(), inbound_qos2_words, std::uint64_t{0});
         inbound_unacknowledged_ = 0;
         for (const auto id : resend_order()) {
             auto& s = slots_[id - 1u];
@@ -5509,9 +5512,16 @@ private:
     }
 
     bool inbound_qos2_seen(std::uint16_t id) const noexcept {
-        return (inbound_qos2_[id / 64] >> (id % 64) & 1u) != 0;
+        return inbound_qos2_ && (inbound_qos2_[id / 64] >> (id % 64) & 1u) != 0;
     }
-    void mark_inbound_qos2(std::uint16_t id, bool on) noexcept {
+    void mark_inbound_qos2(std::uint16_t id, bool on) {
+        if (!inbound_qos2_) {
+            if (!on)
+                return;
+            // on first use: most sessions never receive QoS 2, and an idle one
+            // should not hold 8 KiB for it (value-initialised: all clear)
+            inbound_qos2_ = std::make_unique<std::uint64_t[]>(inbound_qos2_words);
+        }
         const auto bit = std::uint64_t{1} << (id % 64);
         if (on)
             inbound_qos2_[id / 64] |= bit;
@@ -5763,7 +5773,10 @@ private:
     std::size_t resend_head_ = 0;             ///< the next of resend_queue_
     std::size_t pending_resends_ = 0;         ///< slots marked pending
 
-    std::vector<std::uint64_t> inbound_qos2_; ///< 65,536 bits: QoS 2 identifiers awaiting PUBREL
+    /// 65,536 bits: the inbound QoS 2 identifiers awaiting PUBREL. Allocated by
+    /// the first one (null until then: none), then kept.
+    static constexpr std::size_t inbound_qos2_words = 65'536 / 64;
+    std::unique_ptr<std::uint64_t[]> inbound_qos2_;
     std::size_t inbound_unacknowledged_ = 0;
     std::vector<std::optional<std::string>> inbound_aliases_;
     detail::outbound_alias_table outbound_aliases_;
