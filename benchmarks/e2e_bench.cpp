@@ -63,8 +63,12 @@
 // ---------------------------------------------------------------- allocation counter
 
 #include "alloc_counter.hpp" // defines malloc & co. for this program
+#include "bench_support.hpp"
 
+using ctmqtt_bench::fail;
+using ctmqtt_bench::subscriber;
 using ctmqtt_bench::thread_allocations;
+using ctmqtt_bench::thread_cpu_us;
 
 namespace {
 
@@ -102,71 +106,7 @@ std::vector<run_spec> all_runs() {
     return v;
 }
 
-double thread_cpu_us() {
-    rusage ru{};
-    ::getrusage(RUSAGE_THREAD, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-[[noreturn]] void fail(const std::string& what) {
-    std::fprintf(stderr, "e2e_bench: %s\n", what.c_str());
-    std::exit(1);
-}
-
-// ---------------------------------------------------------------- subscriber (libmosquitto)
-
-class subscriber {
-public:
-    subscriber(unsigned short port, const std::string& topic, int qos) {
-        mosq_ = mosquitto_new(nullptr, true, this);
-        if (mosq_ == nullptr)
-            fail("mosquitto_new (subscriber)");
-        mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-        mosquitto_int_option(mosq_, MOSQ_OPT_RECEIVE_MAXIMUM, 65535);
-        mosquitto_subscribe_callback_set(mosq_, [](mosquitto*, void* self, int, int, const int*) {
-            static_cast<subscriber*>(self)->subscribed_.store(true);
-        });
-        mosquitto_message_callback_set(mosq_, [](mosquitto*, void* self, const mosquitto_message*) {
-            static_cast<subscriber*>(self)->received_.fetch_add(1, std::memory_order_relaxed);
-        });
-        if (mosquitto_connect(mosq_, host, port, 60) != MOSQ_ERR_SUCCESS)
-            fail("subscriber: mosquitto_connect");
-        if (mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos) != MOSQ_ERR_SUCCESS)
-            fail("subscriber: mosquitto_subscribe");
-        if (mosquitto_loop_start(mosq_) != MOSQ_ERR_SUCCESS)
-            fail("subscriber: mosquitto_loop_start");
-        const auto deadline = clock_type::now() + std::chrono::seconds(10);
-        while (!subscribed_.load()) {
-            if (clock_type::now() > deadline)
-                fail("subscriber: no SUBACK");
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-    }
-    subscriber(const subscriber&) = delete;
-    subscriber& operator=(const subscriber&) = delete;
-    ~subscriber() {
-        mosquitto_disconnect(mosq_);
-        mosquitto_loop_stop(mosq_, false);
-        mosquitto_destroy(mosq_);
-    }
-
-    /// Waits until `n` messages arrived (or a timeout), calling `pump` (which
-    /// drives the publisher's event loop for a moment) meanwhile; returns how
-    /// many arrived.
-    template <class Pump>
-    std::size_t wait_for(std::size_t n, std::chrono::seconds timeout, Pump&& pump) {
-        const auto deadline = clock_type::now() + timeout;
-        while (received_.load(std::memory_order_relaxed) < n && clock_type::now() < deadline)
-            pump();
-        return received_.load();
-    }
-
-private:
-    mosquitto* mosq_ = nullptr;
-    std::atomic<bool> subscribed_{false};
-    std::atomic<std::size_t> received_{0};
-};
+// thread_cpu_us, fail and the libmosquitto subscriber: bench_support.hpp.
 
 // ---------------------------------------------------------------- publishers
 
@@ -410,7 +350,7 @@ int main(int argc, char** argv) {
     int run_index = 0;
     for (const auto& run : runs) {
         const std::string topic = "e2e/" + std::to_string(run_index++) + "/" + run.name();
-        subscriber sub(*port, topic, run.qos);
+        subscriber sub(host, *port, topic, run.qos);
         std::size_t received = 0;
         clock_type::time_point t1;
         const auto r = publish(*port, run, topic, count, [&](auto&& pump) {
